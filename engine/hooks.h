@@ -1,0 +1,21 @@
+/* Per-class rules run inside the generated messages' write transactions.
+ * A class with rules defines a `const struct class_hooks hooks_<Class>` in
+ * its op_<class>.c and adds it to HOOK_TABLE_ROWS below. */
+#ifndef XCON_HOOKS_H
+#define XCON_HOOKS_H
+
+#include "engine_priv.h"
+
+struct class_hooks {
+	const char *cls;
+	/* rec: the full record about to be inserted; may be amended. */
+	int (*before_create)(struct op_ctx *c, struct store_txn *t, struct value *rec, struct xc_error *err);
+	int (*before_destroy)(struct op_ctx *c, struct store_txn *t, const char *ref, struct xc_error *err);
+	int (*before_set)(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+			  const struct value *v, struct xc_error *err);
+};
+
+
+#define HOOK_TABLE_ROWS NULL,
+
+#endif

@@ -1,0 +1,86 @@
+/* Internals shared by the store_*.c files; nothing outside the store. */
+#ifndef XCON_STORE_PRIV_H
+#define XCON_STORE_PRIV_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "../util/strmap.h"
+
+/* Statements prepared once per connection and class. */
+enum stmt_kind {
+	ST_SELECT_ROW,   /* every stored column of one ref */
+	ST_SELECT_ALL,   /* every stored column of every row */
+	ST_SELECT_REFS,  /* every ref */
+	ST_EXISTS,
+	ST_INSERT,
+	ST_DELETE,
+	ST_KIND_LAST
+};
+
+enum fstmt_kind {
+	FST_SELECT,      /* one field of one ref */
+	FST_UPDATE,      /* set one field of one ref */
+	FST_FIND,        /* refs whose field equals ? */
+	FST_PAIRS,       /* (field, ref) of every row: reverse sets in bulk */
+	FST_KIND_LAST
+};
+
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt ***stmts;   /* [class][stmt_kind] */
+	sqlite3_stmt ***fstmts;  /* [class][field * FST_KIND_LAST + kind] */
+	struct conn *next_free;
+};
+
+struct store {
+	char *path;
+	bool sync_full;
+	struct conn *writer;
+	pthread_mutex_t write_lock;
+	pthread_mutex_t pool_lock;
+	struct conn *free_readers;
+	struct conn **all_readers;
+	unsigned nreaders;
+	uint64_t next_event_id;     /* guarded by write_lock */
+	uint64_t *counts;           /* per class; atomics */
+	store_publisher publish;
+	void *publish_cookie;
+};
+
+struct pending {
+	const struct dm_class *cls;
+	char *ref;
+	enum store_op op;
+	struct value *before;  /* DEL: the record as it was */
+};
+
+struct store_txn {
+	struct store *s;
+	struct conn *c;
+	bool write;
+	struct pending *pend;
+	unsigned npend, cappend;
+	struct strmap pend_index;  /* ref -> index + 1 into pend */
+	int64_t *count_delta;      /* per class */
+};
+
+/* store_schema.c */
+int store_schema_apply(sqlite3 *db, struct xc_error *err);
+
+/* store_codec.c: stored column <-> value */
+int store_bind(sqlite3_stmt *st, int col, const struct dm_type *t, const struct value *v);
+struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t);
+/* Containers are kept as netstrings in a TEXT column; exposed for defaults. */
+char *store_encode_container(const struct dm_type *t, const struct value *v);
+const char *store_sql_type(const struct dm_type *t);
+
+/* store.c */
+sqlite3_stmt *store_stmt(struct conn *c, const struct dm_class *cls, enum stmt_kind k);
+sqlite3_stmt *store_fstmt(struct conn *c, const struct dm_field *f, enum fstmt_kind k);
+int store_sqlite_error(sqlite3 *db, int rc, struct xc_error *err);
+void store_note(struct store_txn *t, const struct dm_class *c, const char *ref, enum store_op op,
+		struct value *before);
+
+#endif

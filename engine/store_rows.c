@@ -1,0 +1,360 @@
+/* Records in and out of the store: reads assemble records (reverse sets
+ * included), writes keep the change list that becomes events. */
+#include "store_priv.h"
+
+#include <string.h>
+
+#include "../util/log.h"
+#include "../util/uuid.h"
+#include "../util/xalloc.h"
+
+#define LOG_MODULE "store"
+
+static int step_done(struct store_txn *t, sqlite3_stmt *st, struct xc_error *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_CONSTRAINT)
+		xc_error_internal(err, "database constraint: %s", sqlite3_errmsg(t->c->db));
+	else
+		store_sqlite_error(t->c->db, rc, err);
+	return -1;
+}
+
+static struct value *handle_invalid(const struct dm_class *c, const char *ref, struct xc_error *err)
+{
+	xc_error_set(err, XC_ERR_HANDLE_INVALID, c->name, ref ? ref : "");
+	return NULL;
+}
+
+bool store_exists(struct store_txn *t, const struct dm_class *c, const char *ref)
+{
+	if (!t->c || !ref || (c->flags & DM_C_NO_RECORDS))
+		return false;
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_EXISTS);
+	if (!st)
+		return false;
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+/* Refs of `of` whose ref field `f` equals ref: one reverse set. */
+static struct value *reverse_set(struct store_txn *t, const struct dm_field *rev, const char *ref)
+{
+	struct value *arr = value_new_array(0);
+	sqlite3_stmt *st = store_fstmt(t->c, rev->partner, FST_FIND);
+	if (!st)
+		return arr;
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		value_array_push(arr, value_new_stringn((const char *)sqlite3_column_text(st, 0),
+							(size_t)sqlite3_column_bytes(st, 0)));
+	sqlite3_reset(st);
+	return arr;
+}
+
+/* Builds a record from a row whose stored columns start at column `first`. */
+static struct value *row_to_record(struct store_txn *t, const struct dm_class *c, sqlite3_stmt *st,
+				   int first, const char *ref, struct strmap *const *rev_maps)
+{
+	struct value *rec = value_new_struct(c->nfields);
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct dm_field *f = &c->fields[i];
+		struct value *v;
+		if (f->col >= 0) {
+			v = store_column(st, first + f->col, f->type);
+		} else if (rev_maps) {
+			struct value *pre = strmap_get(rev_maps[i], ref);
+			v = pre ? value_ref(pre) : value_new_array(0);
+		} else {
+			v = NULL; /* filled after the row statement is done */
+		}
+		value_struct_add(rec, f->name, v);
+	}
+	return rec;
+}
+
+static void fill_reverse_sets(struct store_txn *t, const struct dm_class *c, const char *ref,
+			      struct value *rec)
+{
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct dm_field *f = &c->fields[i];
+		if (f->col < 0 && !rec->u.st.m[i].val)
+			rec->u.st.m[i].val = reverse_set(t, f, ref);
+	}
+}
+
+struct value *store_get_record(struct store_txn *t, const struct dm_class *c, const char *ref,
+			       struct xc_error *err)
+{
+	if (!t->c || !ref || (c->flags & DM_C_NO_RECORDS))
+		return handle_invalid(c, ref, err);
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_ROW);
+	if (!st) {
+		xc_error_internal(err, "database: cannot read %s", c->name);
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return handle_invalid(c, ref, err);
+	}
+	struct value *rec = row_to_record(t, c, st, 0, ref, NULL);
+	sqlite3_reset(st);
+	fill_reverse_sets(t, c, ref, rec);
+	return rec;
+}
+
+struct value *store_get_field(struct store_txn *t, const struct dm_field *f, const char *ref,
+			      struct xc_error *err)
+{
+	if (!store_exists(t, f->cls, ref))
+		return handle_invalid(f->cls, ref, err);
+	if (f->col < 0)
+		return reverse_set(t, f, ref);
+	sqlite3_stmt *st = store_fstmt(t->c, f, FST_SELECT);
+	if (!st) {
+		xc_error_internal(err, "database: cannot read %s.%s", f->cls->name, f->name);
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return handle_invalid(f->cls, ref, err);
+	}
+	struct value *v = store_column(st, 0, f->type);
+	sqlite3_reset(st);
+	return v;
+}
+
+struct value *store_get_all(struct store_txn *t, const struct dm_class *c)
+{
+	struct value *arr = value_new_array(0);
+	if (!t->c || (c->flags & DM_C_NO_RECORDS))
+		return arr;
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_REFS);
+	if (!st)
+		return arr;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		value_array_push(arr, value_new_stringn((const char *)sqlite3_column_text(st, 0),
+							(size_t)sqlite3_column_bytes(st, 0)));
+	sqlite3_reset(st);
+	return arr;
+}
+
+static void unref_value(void *v) { value_unref(v); }
+
+struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c)
+{
+	struct value *all = value_new_struct(0);
+	if (!t->c || (c->flags & DM_C_NO_RECORDS))
+		return all;
+	/* Every reverse set of the class in one pass over its partner table,
+	 * rather than a query per object. */
+	struct strmap **rev = xcalloc(c->nfields, sizeof(*rev));
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct dm_field *f = &c->fields[i];
+		if (f->col >= 0)
+			continue;
+		rev[i] = xcalloc(1, sizeof(struct strmap));
+		sqlite3_stmt *st = store_fstmt(t->c, f->partner, FST_PAIRS);
+		while (st && sqlite3_step(st) == SQLITE_ROW) {
+			const char *owner = (const char *)sqlite3_column_text(st, 0);
+			struct value *set = strmap_get(rev[i], owner);
+			if (!set) {
+				set = value_new_array(0);
+				strmap_put(rev[i], owner, set);
+			}
+			value_array_push(set, value_new_stringn((const char *)sqlite3_column_text(st, 1),
+								(size_t)sqlite3_column_bytes(st, 1)));
+		}
+		if (st)
+			sqlite3_reset(st);
+	}
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_ALL);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *ref = (const char *)sqlite3_column_text(st, 0);
+		struct value *rec = row_to_record(t, c, st, 1, ref, rev);
+		value_struct_add(all, ref, rec);
+	}
+	if (st)
+		sqlite3_reset(st);
+	for (unsigned i = 0; i < c->nfields; i++) {
+		if (rev[i]) {
+			strmap_clear(rev[i], unref_value);
+			free(rev[i]);
+		}
+	}
+	free(rev);
+	return all;
+}
+
+struct value *store_find(struct store_txn *t, const struct dm_field *f, const struct value *v)
+{
+	struct value *arr = value_new_array(0);
+	if (!t->c || f->col < 0)
+		return arr;
+	sqlite3_stmt *st = store_fstmt(t->c, f, FST_FIND);
+	if (!st)
+		return arr;
+	store_bind(st, 1, f->type, v);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		value_array_push(arr, value_new_stringn((const char *)sqlite3_column_text(st, 0),
+							(size_t)sqlite3_column_bytes(st, 0)));
+	sqlite3_reset(st);
+	return arr;
+}
+
+char *store_ref_by_uuid(struct store_txn *t, const struct dm_class *c, const char *uuid)
+{
+	if (!c->f_uuid)
+		return NULL;
+	XC_AUTOVALUE *u = value_new_string(uuid);
+	XC_AUTOVALUE *refs = store_find(t, c->f_uuid, u);
+	const char *ref = value_str(value_array_at(refs, 0));
+	return ref ? xstrdup(ref) : NULL;
+}
+
+/* ---- writes ---- */
+
+/* A ref field now points at (or away from) ref: its reverse set changed. */
+static void note_partner(struct store_txn *t, const struct dm_field *f, const struct value *target)
+{
+	const char *ref = value_str(target);
+	if (f->type->kind != DM_REF || ref_is_null(ref))
+		return;
+	const struct dm_class *oc = f->type->cls;
+	for (unsigned i = 0; i < oc->nfields; i++) {
+		if (oc->fields[i].partner == f) {
+			if (store_exists(t, oc, ref))
+				store_note(t, oc, ref, STORE_MOD, NULL);
+			return;
+		}
+	}
+}
+
+char *store_create(struct store_txn *t, const struct dm_class *c, const char *ref,
+		   const struct value *rec, struct xc_error *err)
+{
+	if (!t->write || (c->flags & DM_C_NO_RECORDS)) {
+		xc_error_internal(err, "store_create(%s) outside a write transaction", c->name);
+		return NULL;
+	}
+	char newref[48];
+	if (!ref) {
+		ref_generate(newref);
+		ref = newref;
+	}
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_INSERT);
+	if (!st) {
+		xc_error_internal(err, "database: cannot write %s", c->name);
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+	struct value **vals = xcalloc(c->nfields, sizeof(*vals));
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct dm_field *f = &c->fields[i];
+		if (f->col < 0)
+			continue;
+		struct value *v = value_struct_get(rec, f->name);
+		if (f == c->f_uuid && (!v || !value_len(v))) {
+			char uuid[UUID_STRLEN + 1];
+			uuid_generate(uuid);
+			vals[i] = value_new_string(uuid);
+		} else {
+			vals[i] = v ? value_ref(v) : dm_field_default(f);
+		}
+		store_bind(st, 2 + f->col, f->type, vals[i]);
+	}
+	int rc = step_done(t, st, err);
+	sqlite3_reset(st);
+	if (rc == 0) {
+		store_note(t, c, ref, STORE_ADD, NULL);
+		for (unsigned i = 0; i < c->nfields; i++)
+			if (vals[i])
+				note_partner(t, &c->fields[i], vals[i]);
+	}
+	for (unsigned i = 0; i < c->nfields; i++)
+		value_unref(vals[i]);
+	free(vals);
+	return rc == 0 ? xstrdup(ref) : NULL;
+}
+
+int store_set(struct store_txn *t, const struct dm_field *f, const char *ref, const struct value *v,
+	      struct xc_error *err)
+{
+	if (!t->write || f->col < 0) {
+		xc_error_internal(err, "store_set(%s.%s) not writable here", f->cls->name, f->name);
+		return -1;
+	}
+	struct value *old = NULL;
+	if (f->type->kind == DM_REF) {
+		old = store_get_field(t, f, ref, err);
+		if (!old)
+			return -1;
+	} else if (!store_exists(t, f->cls, ref)) {
+		handle_invalid(f->cls, ref, err);
+		return -1;
+	}
+	sqlite3_stmt *st = store_fstmt(t->c, f, FST_UPDATE);
+	if (!st) {
+		value_unref(old);
+		xc_error_internal(err, "database: cannot write %s.%s", f->cls->name, f->name);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	store_bind(st, 2, f->type, v);
+	int rc = step_done(t, st, err);
+	sqlite3_reset(st);
+	if (rc == 0) {
+		store_note(t, f->cls, ref, STORE_MOD, NULL);
+		if (old && !value_equal(old, v)) {
+			note_partner(t, f, old);
+			note_partner(t, f, v);
+		}
+	}
+	value_unref(old);
+	return rc;
+}
+
+int store_destroy(struct store_txn *t, const struct dm_class *c, const char *ref, struct xc_error *err)
+{
+	if (!t->write) {
+		xc_error_internal(err, "store_destroy(%s) outside a write transaction", c->name);
+		return -1;
+	}
+	struct value *before = store_get_record(t, c, ref, err);
+	if (!before)
+		return -1;
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_DELETE);
+	if (!st) {
+		value_unref(before);
+		xc_error_internal(err, "database: cannot delete %s", c->name);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+	int rc = step_done(t, st, err);
+	sqlite3_reset(st);
+	if (rc < 0) {
+		value_unref(before);
+		return -1;
+	}
+	for (unsigned i = 0; i < c->nfields; i++)
+		if (c->fields[i].col >= 0)
+			note_partner(t, &c->fields[i], value_struct_at(before, i));
+	store_note(t, c, ref, STORE_DEL, before);
+	return 0;
+}
+
+int store_touch(struct store_txn *t, const struct dm_class *c, const char *ref, struct xc_error *err)
+{
+	if (!store_exists(t, c, ref)) {
+		handle_invalid(c, ref, err);
+		return -1;
+	}
+	store_note(t, c, ref, STORE_MOD, NULL);
+	return 0;
+}

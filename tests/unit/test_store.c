@@ -1,0 +1,211 @@
+/* The SQLite store: records in and out, reverse sets, change events,
+ * persistence, schema migration and snapshot isolation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../engine/store.h"
+#include "../../util/uuid.h"
+
+static char dir[] = "/tmp/xcon-test-store-XXXXXX";
+static char path[256];
+
+struct seen {
+	unsigned n;
+	char ops[64];
+	char classes[64][16];
+};
+
+static void collect(void *cookie, struct store_change *ch, unsigned n)
+{
+	struct seen *s = cookie;
+	for (unsigned i = 0; i < n && s->n < 64; i++) {
+		s->ops[s->n] = "amd"[ch[i].op];
+		snprintf(s->classes[s->n], 16, "%s", ch[i].cls->name);
+		s->n++;
+	}
+	store_changes_free(ch, n);
+}
+
+static int setup(void **state)
+{
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/x.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static char *make(struct store_txn *t, const char *cls, struct value *rec)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	char *ref = store_create(t, dm_class_find(cls), NULL, rec, &err);
+	assert_non_null(ref);
+	value_unref(rec);
+	return ref;
+}
+
+static void records_reverse_sets_and_events(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	assert_non_null(s);
+	struct seen seen = { 0 };
+	store_set_publisher(s, collect, &seen);
+	const struct dm_class *vm = dm_class_find("VM"), *vbd = dm_class_find("VBD");
+
+	struct store_txn *t = store_write(s);
+	struct value *r = value_new_struct(0);
+	value_struct_add(r, "name_label", value_new_string("web"));
+	char *vm_ref = make(t, "VM", r);
+	r = value_new_struct(0);
+	value_struct_add(r, "VM", value_new_string(vm_ref));
+	value_struct_add(r, "userdevice", value_new_string("0"));
+	char *vbd_ref = make(t, "VBD", r);
+	assert_int_equal(store_commit(t, &err), 0);
+	/* add VM, add VBD, and the VM again as a mod would be folded into its add */
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.ops[0], 'a');
+	assert_int_equal(seen.ops[1], 'a');
+	assert_int_equal(store_count(s, vm), 1);
+
+	t = store_read(s);
+	struct value *rec = store_get_record(t, vm, vm_ref, &err);
+	assert_non_null(rec);
+	assert_string_equal(value_struct_get_str(rec, "name_label"), "web");
+	assert_string_equal(value_struct_get_str(rec, "power_state"), "Halted");
+	struct value *vbds = value_struct_get(rec, "VBDs");
+	assert_int_equal(value_len(vbds), 1);
+	assert_string_equal(value_str(value_array_at(vbds, 0)), vbd_ref);
+	assert_true(uuid_is_valid(value_struct_get_str(rec, "uuid")));
+	char *by_uuid = store_ref_by_uuid(t, vm, value_struct_get_str(rec, "uuid"));
+	assert_string_equal(by_uuid, vm_ref);
+	free(by_uuid);
+	value_unref(rec);
+	struct value *all = store_get_all_records(t, vm);
+	assert_int_equal(value_len(all), 1);
+	assert_int_equal(value_len(value_struct_get(value_struct_get(all, vm_ref), "VBDs")), 1);
+	value_unref(all);
+	assert_null(store_get_record(t, vbd, vm_ref, &err));
+	assert_int_equal(err.code, XC_ERR_HANDLE_INVALID);
+	assert_string_equal(err.params[0], "VBD");
+	xc_error_clear(&err);
+	store_commit(t, NULL);
+
+	/* Destroying the VBD changes the VM's VBDs: a mod for the VM too. */
+	seen.n = 0;
+	t = store_write(s);
+	assert_int_equal(store_destroy(t, vbd, vbd_ref, &err), 0);
+	assert_int_equal(store_commit(t, &err), 0);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.ops[0], 'm');
+	assert_string_equal(seen.classes[0], "VM");
+	assert_int_equal(seen.ops[1], 'd');
+
+	/* A set that is rolled back leaves nothing behind and no event. */
+	seen.n = 0;
+	t = store_write(s);
+	struct value *nl = value_new_string("db");
+	assert_int_equal(store_set(t, dm_field_find(vm, "name_label"), vm_ref, nl, &err), 0);
+	store_abort(t);
+	assert_int_equal(seen.n, 0);
+	uint64_t next = store_next_event_id(s);
+
+	/* Readers keep their snapshot while a writer commits. */
+	struct store_txn *reader = store_read(s);
+	struct value *before = store_get_field(reader, dm_field_find(vm, "name_label"), vm_ref, &err);
+	t = store_write(s);
+	assert_int_equal(store_set(t, dm_field_find(vm, "name_label"), vm_ref, nl, &err), 0);
+	assert_int_equal(store_commit(t, &err), 0);
+	struct value *again = store_get_field(reader, dm_field_find(vm, "name_label"), vm_ref, &err);
+	assert_string_equal(value_str(before), "web");
+	assert_string_equal(value_str(again), "web");
+	store_commit(reader, NULL);
+	value_unref(before);
+	value_unref(again);
+	value_unref(nl);
+	store_close(s);
+
+	/* Everything acknowledged is there after reopening, ids go on. */
+	s = store_open(path, false, &err);
+	assert_non_null(s);
+	assert_true(store_next_event_id(s) > next);
+	t = store_read(s);
+	struct value *name = store_get_field(t, dm_field_find(vm, "name_label"), vm_ref, &err);
+	assert_string_equal(value_str(name), "db");
+	value_unref(name);
+	store_commit(t, NULL);
+	store_close(s);
+	free(vm_ref);
+	free(vbd_ref);
+}
+
+static void containers_round_trip(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	const struct dm_class *vm = dm_class_find("VM");
+	struct store_txn *t = store_write(s);
+	struct value *r = value_new_struct(0);
+	struct value *oc = value_new_struct(0);
+	value_struct_add(oc, "odd:key", value_new_string("12:34:with\nnewline"));
+	value_struct_add(oc, "", value_new_string(""));
+	value_struct_add(r, "other_config", oc);
+	struct value *tags = value_new_array(0);
+	value_array_push_string(tags, "a");
+	value_array_push_string(tags, "10:b");
+	value_struct_add(r, "tags", tags);
+	struct value *copy = value_copy(r);
+	char *ref = make(t, "VM", r);
+	assert_int_equal(store_commit(t, &err), 0);
+	t = store_read(s);
+	struct value *rec = store_get_record(t, vm, ref, &err);
+	assert_true(value_equal(value_struct_get(rec, "other_config"), value_struct_get(copy, "other_config")));
+	assert_true(value_equal(value_struct_get(rec, "tags"), value_struct_get(copy, "tags")));
+	store_commit(t, NULL);
+	value_unref(rec);
+	value_unref(copy);
+	free(ref);
+	store_close(s);
+}
+
+static void new_fields_become_columns(void **state)
+{
+	/* A database from before a field existed gains its column on open. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE \"VM\" DROP COLUMN \"recommendations\"", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	assert_non_null(s);
+	struct store_txn *t = store_read(s);
+	struct value *all = store_get_all_records(t, dm_class_find("VM"));
+	assert_true(value_len(all) >= 1);
+	assert_string_equal(value_struct_get_str(value_struct_at(all, 0), "recommendations"), "");
+	value_unref(all);
+	store_commit(t, NULL);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(records_reverse_sets_and_events),
+		cmocka_unit_test(containers_round_trip),
+		cmocka_unit_test(new_fields_become_columns),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -2,6 +2,7 @@
  * start, sessions, events and task workers, in the order they depend on each
  * other. */
 #include "engine_priv.h"
+#include "vm_state.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ struct engine *engine_open(const struct engine_opts *opts, struct xc_error *err)
 						? "simulated host (no Xen control domain found)"
 						: "Xen control domain found, using libxenlight");
 	}
+	e->domwatch = domwatch_open();
 	e->nhosts = strcmp(backend, "sim") == 0 && opts->sim_hosts > 1 ? opts->sim_hosts : 1;
 	e->hvs = xcalloc(e->nhosts, sizeof(*e->hvs));
 	for (unsigned i = 0; i < e->nhosts; i++) {
@@ -75,7 +77,7 @@ struct engine *engine_open(const struct engine_opts *opts, struct xc_error *err)
 	e->tasks = tasks_open(e, opts->workers, err);
 	if (!e->tasks)
 		goto fail;
-	if (engine_reconcile(e, err) < 0)
+	if (engine_reconcile(e, err) < 0 || reactions_start(e, err) < 0)
 		goto fail;
 	return e;
 fail:
@@ -90,12 +92,14 @@ void engine_close(struct engine *e)
 	e->stopping = true;
 	if (e->events)
 		events_wake_all(e->events);
+	reactions_stop(e);
 	tasks_close(e->tasks);
 	sessions_close(e->sessions);
 	for (unsigned i = 0; i < e->nhosts; i++)
 		hv_close(e->hvs[i]);
 	free(e->hvs);
 	events_close(e->events);
+	domwatch_close(e->domwatch);
 	store_close(e->store);
 	for (unsigned i = 0; i < e->nhosts && e->host_refs; i++)
 		free(e->host_refs[i]);

@@ -17,6 +17,8 @@ struct sessions;
 struct events;
 struct tasks;
 struct task;
+struct domwatch;
+struct reactions;
 
 struct engine {
 	struct engine_opts opts;
@@ -32,6 +34,8 @@ struct engine {
 	char **host_refs;         /* host record of each hvs[i] */
 	char *pool_ref;
 	char *host_ref;           /* the host this engine runs on (the master) = host_refs[0] */
+	struct domwatch *domwatch; /* backend events, for operations waiting on them */
+	struct reactions *reactions; /* guests that halt, reboot or crash by themselves */
 	volatile bool stopping;
 };
 

@@ -16,6 +16,9 @@ struct class_hooks {
 };
 
 
-#define HOOK_TABLE_ROWS NULL,
+/* One extern per class with rules, and the row in the table below. */
+extern const struct class_hooks hooks_VM;
+
+#define HOOK_TABLE_ROWS &hooks_VM,
 
 #endif

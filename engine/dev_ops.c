@@ -1,0 +1,520 @@
+/* Operation rules of SR, VDI, VBD, VIF and host, and their in-flight
+ * bookkeeping (see dev_ops.h).  The rules follow xapi's valid_operations
+ * functions (xapi_vbd_helpers, xapi_vdi, xapi_sr_operations,
+ * xapi_host_helpers): the first failing check decides the error. */
+#include "dev_ops.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../util/uuid.h"
+#include "../util/xalloc.h"
+
+/* ---- queries ---- */
+
+struct value *dev_find(struct store_txn *t, const char *cls, const char *field, const char *v)
+{
+	XC_AUTOVALUE *val = value_new_string(v);
+	return store_find(t, dm_field_find(cls_of(cls), field), val);
+}
+
+bool dev_vm_has_domain(const struct value *vm_rec)
+{
+	const char *ps = rec_str(vm_rec, "power_state");
+	return strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
+}
+
+char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, bool rw_only)
+{
+	XC_AUTOVALUE *vbds = dev_find(t, "VBD", "VDI", vdi);
+	for (size_t i = 0; i < value_len(vbds); i++) {
+		const char *vbd = value_str(value_array_at(vbds, i));
+		struct xc_error ignore = XC_ERROR_INIT;
+		XC_AUTOVALUE *b = store_get_record(t, cls_of("VBD"), vbd, &ignore);
+		XC_AUTOVALUE *vm = b ? store_get_record(t, cls_of("VM"), rec_str(b, "VM"), &ignore) : NULL;
+		xc_error_clear(&ignore);
+		if (!b || !vm || !rec_bool(b, "currently_attached") || !dev_vm_has_domain(vm))
+			continue;
+		if (rw_only && strcmp(rec_str(b, "mode"), "RW") != 0)
+			continue;
+		return xstrdup(vbd);
+	}
+	return NULL;
+}
+
+char *dev_sr_active_vdi(struct store_txn *t, const char *sr)
+{
+	XC_AUTOVALUE *vdis = dev_find(t, "VDI", "SR", sr);
+	for (size_t i = 0; i < value_len(vdis); i++) {
+		const char *vdi = value_str(value_array_at(vdis, i));
+		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, vdi, false);
+		if (vbd)
+			return xstrdup(vdi);
+	}
+	return NULL;
+}
+
+char *dev_sr_plugged_pbd(struct store_txn *t, const char *sr, const char *host)
+{
+	XC_AUTOVALUE *pbds = dev_find(t, "PBD", "SR", sr);
+	for (size_t i = 0; i < value_len(pbds); i++) {
+		const char *pbd = value_str(value_array_at(pbds, i));
+		struct xc_error ignore = XC_ERROR_INIT;
+		XC_AUTOVALUE *p = store_get_record(t, cls_of("PBD"), pbd, &ignore);
+		xc_error_clear(&ignore);
+		if (p && rec_bool(p, "currently_attached") && (!host || strcmp(rec_str(p, "host"), host) == 0))
+			return xstrdup(pbd);
+	}
+	return NULL;
+}
+
+int dev_vm_domain(struct op_ctx *c, struct store_txn *t, const char *vm, struct hv **hv, uint32_t *domid,
+		  bool *hvm, struct xc_error *err)
+{
+	XC_AUTOVALUE *r = store_get_record(t, cls_of("VM"), vm, err);
+	if (!r)
+		return -1;
+	*hv = engine_hv_of_host(c->e, rec_str(r, "resident_on"));
+	if (!*hv || !dev_vm_has_domain(r)) {
+		xc_error_internal(err, "VM %s has no domain", vm);
+		return -1;
+	}
+	*domid = (uint32_t)rec_int(r, "domid");
+	if (hvm)
+		*hvm = *rec_str(r, "HVM_boot_policy") != '\0';
+	return 0;
+}
+
+/* ---- rules ---- */
+
+static void lower(const char *s, char *out, size_t n)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[i] = '\0';
+}
+
+static int bad_power_state(const char *vm, const struct value *vmr, const char *expected, struct xc_error *err)
+{
+	char actual[32];
+	lower(rec_str(vmr, "power_state"), actual, sizeof(actual));
+	xc_error_set(err, XC_ERR_VM_BAD_POWER_STATE, vm, expected, actual);
+	return -1;
+}
+
+static bool never_overlap(const char *op, const char *running)
+{
+	return false;
+}
+
+/* Fails with OTHER_OPERATION_IN_PROGRESS if an operation in flight on the
+ * object does not tolerate op (NULL op: any operation in flight). */
+static int idle(const char *cls, const char *ref, const struct value *rec, const char *op,
+		bool (*overlap)(const char *op, const char *running), struct xc_error *err)
+{
+	const struct value *cur = rec_get(rec, "current_operations");
+	for (size_t i = 0; cur && i < cur->u.st.n; i++) {
+		const char *running = value_str(cur->u.st.m[i].val);
+		if (op && overlap(op, running ? running : ""))
+			continue;
+		xc_error_set(err, XC_ERR_OTHER_OPERATION_IN_PROGRESS, cls, ref, running ? running : "",
+			     cur->u.st.m[i].key);
+		return -1;
+	}
+	return 0;
+}
+
+static bool is(const char *op, const char *a)
+{
+	return strcmp(op, a) == 0;
+}
+
+/* The VM of a VBD or VIF, which must not be busy with an operation of its
+ * own (a shutdown or migration) while a device is hot-plugged. */
+static struct value *device_vm(struct store_txn *t, const struct value *rec, struct xc_error *err)
+{
+	return store_get_record(t, cls_of("VM"), rec_str(rec, "VM"), err);
+}
+
+static int vbd_check(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		     struct xc_error *err)
+{
+	if (idle("VBD", ref, rec, op, never_overlap, err) < 0)
+		return -1;
+	const char *vm = rec_str(rec, "VM");
+	XC_AUTOVALUE *vmr = device_vm(t, rec, err);
+	if (!vmr)
+		return -1;
+	bool running = strcmp(rec_str(vmr, "power_state"), "Running") == 0;
+	bool attached = rec_bool(rec, "currently_attached");
+	if (is(op, "plug") || is(op, "unplug") || is(op, "unplug_force")) {
+		if (!running)
+			return bad_power_state(vm, vmr, "running", err);
+		if (idle("VM", vm, vmr, NULL, never_overlap, err) < 0)
+			return -1;
+		if (is(op, "plug") && attached) {
+			xc_error_set(err, XC_ERR_DEVICE_ALREADY_ATTACHED, ref);
+			return -1;
+		}
+		if (!is(op, "plug") && !attached) {
+			xc_error_set(err, XC_ERR_DEVICE_ALREADY_DETACHED, ref);
+			return -1;
+		}
+		if (is(op, "unplug") && !rec_bool(rec, "unpluggable")) {
+			xc_error_set(err, XC_ERR_VBD_NOT_UNPLUGGABLE, ref);
+			return -1;
+		}
+		return 0;
+	}
+	if (is(op, "insert") || is(op, "eject")) {
+		if (strcmp(rec_str(rec, "type"), "CD") != 0) {
+			xc_error_set(err, XC_ERR_VBD_NOT_REMOVABLE_MEDIA, ref);
+			return -1;
+		}
+		if (is(op, "eject") && rec_bool(rec, "empty")) {
+			xc_error_set(err, XC_ERR_VBD_IS_EMPTY, ref);
+			return -1;
+		}
+		if (is(op, "insert") && !rec_bool(rec, "empty")) {
+			xc_error_set(err, XC_ERR_VBD_NOT_EMPTY, ref);
+			return -1;
+		}
+		if (!running && strcmp(rec_str(vmr, "power_state"), "Halted") != 0)
+			return bad_power_state(vm, vmr, "halted,running", err);
+		if (running && idle("VM", vm, vmr, NULL, never_overlap, err) < 0)
+			return -1;
+		return 0;
+	}
+	xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "not a VBD operation");
+	return -1;
+}
+
+static int vif_check(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		     struct xc_error *err)
+{
+	if (idle("VIF", ref, rec, op, never_overlap, err) < 0)
+		return -1;
+	if (!is(op, "plug") && !is(op, "unplug")) {
+		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "not a VIF operation");
+		return -1;
+	}
+	const char *vm = rec_str(rec, "VM");
+	XC_AUTOVALUE *vmr = device_vm(t, rec, err);
+	if (!vmr)
+		return -1;
+	if (strcmp(rec_str(vmr, "power_state"), "Running") != 0)
+		return bad_power_state(vm, vmr, "running", err);
+	if (idle("VM", vm, vmr, NULL, never_overlap, err) < 0)
+		return -1;
+	bool attached = rec_bool(rec, "currently_attached");
+	if (is(op, "plug") && attached) {
+		xc_error_set(err, XC_ERR_DEVICE_ALREADY_ATTACHED, ref);
+		return -1;
+	}
+	if (is(op, "unplug") && !attached) {
+		xc_error_set(err, XC_ERR_DEVICE_ALREADY_DETACHED, ref);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies of a VDI may run together; anything else has the VDI alone. */
+static bool vdi_overlap(const char *op, const char *running)
+{
+	static const char *const readers[] = { "clone", "copy", "snapshot", NULL };
+	bool a = false, b = false;
+	for (const char *const *r = readers; *r; r++) {
+		a |= is(op, *r);
+		b |= is(running, *r);
+	}
+	return a && b;
+}
+
+static int vdi_check(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		     struct xc_error *err)
+{
+	if (idle("VDI", ref, rec, op, vdi_overlap, err) < 0)
+		return -1;
+	const char *sr = rec_str(rec, "SR");
+	if (!is(op, "forget")) {
+		XC_AUTOFREE char *pbd = dev_sr_plugged_pbd(t, sr, NULL);
+		if (!pbd) {
+			xc_error_set(err, XC_ERR_SR_HAS_NO_PBDS, sr);
+			return -1;
+		}
+	}
+	if (rec_bool(rec, "missing") && (is(op, "clone") || is(op, "copy") || is(op, "snapshot") || is(op, "resize"))) {
+		xc_error_set(err, XC_ERR_VDI_MISSING, sr, ref);
+		return -1;
+	}
+	if (is(op, "destroy") || is(op, "forget") || is(op, "resize")) {
+		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, ref, is(op, "resize"));
+		if (vbd) {
+			xc_error_set(err, XC_ERR_VDI_IN_USE, ref, op);
+			return -1;
+		}
+	}
+	if (is(op, "resize") && rec_bool(rec, "read_only")) {
+		xc_error_set(err, XC_ERR_VDI_READONLY, ref);
+		return -1;
+	}
+	return 0;
+}
+
+/* Destroy and forget have the SR alone; scans do not run twice at once;
+ * disk operations run side by side. */
+static bool sr_overlap(const char *op, const char *running)
+{
+	if (is(op, "destroy") || is(op, "forget") || is(running, "destroy") || is(running, "forget"))
+		return false;
+	return !(is(op, running) && (is(op, "scan") || is(op, "update") || is(op, "plug") || is(op, "unplug")));
+}
+
+static int sr_check(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		    struct xc_error *err)
+{
+	if (idle("SR", ref, rec, op, sr_overlap, err) < 0)
+		return -1;
+	XC_AUTOFREE char *plugged = dev_sr_plugged_pbd(t, ref, NULL);
+	if (is(op, "destroy") || is(op, "forget") || is(op, "unplug")) {
+		XC_AUTOFREE char *vdi = dev_sr_active_vdi(t, ref);
+		if (vdi) {
+			xc_error_set(err, XC_ERR_VDI_IN_USE, vdi, op);
+			return -1;
+		}
+		if (is(op, "unplug") && !plugged) {
+			xc_error_set(err, XC_ERR_SR_NOT_ATTACHED, ref);
+			return -1;
+		}
+		if (!is(op, "unplug") && plugged) {
+			xc_error_set(err, XC_ERR_SR_HAS_PBD, ref);
+			return -1;
+		}
+		return 0;
+	}
+	if (is(op, "plug")) {
+		const struct value *pbds = rec_get(rec, "PBDs");
+		if (value_len(pbds) == 0) {
+			xc_error_set(err, XC_ERR_SR_HAS_NO_PBDS, ref);
+			return -1;
+		}
+		for (size_t i = 0; i < value_len(pbds); i++) {
+			struct xc_error ignore = XC_ERROR_INIT;
+			XC_AUTOVALUE *p = store_get_record(t, cls_of("PBD"), value_str(value_array_at(pbds, i)), &ignore);
+			xc_error_clear(&ignore);
+			if (p && !rec_bool(p, "currently_attached"))
+				return 0;
+		}
+		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "every PBD of the SR is plugged already");
+		return -1;
+	}
+	if (!plugged) {
+		xc_error_set(err, XC_ERR_SR_HAS_NO_PBDS, ref);
+		return -1;
+	}
+	return 0;
+}
+
+static bool host_overlap(const char *op, const char *running)
+{
+	static const char *const power[] = { "evacuate", "reboot", "shutdown", NULL };
+	for (const char *const *p = power; *p; p++)
+		if (is(op, *p) || is(running, *p))
+			return false;
+	return true;
+}
+
+static int host_check(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		      struct xc_error *err)
+{
+	if (idle("host", ref, rec, op, host_overlap, err) < 0)
+		return -1;
+	if ((is(op, "provision") || strncmp(op, "vm_", 3) == 0) && !rec_bool(rec, "enabled")) {
+		xc_error_set(err, XC_ERR_HOST_DISABLED, ref);
+		return -1;
+	}
+	return 0;
+}
+
+struct dev_class {
+	const char *cls;
+	const char *const *ops; /* the operations allowed_operations may list */
+	int (*check)(struct store_txn *t, const char *ref, const struct value *rec, const char *op,
+		     struct xc_error *err);
+};
+
+static const char *const vbd_ops[] = { "plug", "unplug", "unplug_force", "insert", "eject", NULL };
+static const char *const vif_ops[] = { "plug", "unplug", NULL };
+static const char *const vdi_ops[] = { "clone", "copy", "resize", "snapshot", "destroy", "forget", "update", NULL };
+static const char *const sr_ops[] = { "scan",	    "destroy",	  "forget",	"plug",	     "unplug",
+				      "update",	    "vdi_create", "vdi_introduce", "vdi_destroy", "vdi_resize",
+				      "vdi_clone", "vdi_snapshot", NULL };
+static const char *const host_ops[] = { "provision", "evacuate", "shutdown", "reboot",
+					"vm_start",  "vm_resume", "vm_migrate", NULL };
+
+static const struct dev_class classes[] = {
+	{ "VBD", vbd_ops, vbd_check },	{ "VIF", vif_ops, vif_check },	  { "VDI", vdi_ops, vdi_check },
+	{ "SR", sr_ops, sr_check },	{ "host", host_ops, host_check },
+};
+
+static const struct dev_class *class_of(const char *cls)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(classes); i++)
+		if (strcmp(classes[i].cls, cls) == 0)
+			return &classes[i];
+	return NULL;
+}
+
+int dev_op_check(struct store_txn *t, const char *cls, const char *ref, const struct value *rec, const char *op,
+		 struct xc_error *err)
+{
+	const struct dev_class *k = class_of(cls);
+	if (!k) {
+		xc_error_internal(err, "no operation rules for class %s", cls);
+		return -1;
+	}
+	return k->check(t, ref, rec, op, err);
+}
+
+struct value *dev_allowed_of(struct store_txn *t, const char *cls, const char *ref, const struct value *rec)
+{
+	const struct dev_class *k = class_of(cls);
+	struct value *allowed = value_new_array(8);
+	if (!k)
+		return allowed;
+	const struct dm_field *f = dm_field_find(cls_of(cls), "allowed_operations");
+	const struct dm_enum *e = f->type->elem ? f->type->elem->enm : NULL;
+	for (const char *const *op = k->ops; *op; op++) {
+		struct xc_error ignore = XC_ERROR_INIT;
+		if (k->check(t, ref, rec, *op, &ignore) == 0 && (!e || dm_enum_has(e, *op)))
+			value_array_push_string(allowed, *op);
+		xc_error_clear(&ignore);
+	}
+	return allowed;
+}
+
+int dev_update_allowed(struct store_txn *t, const char *cls, const char *ref, struct xc_error *err)
+{
+	if (!class_of(cls)) {
+		xc_error_internal(err, "no operation rules for class %s", cls);
+		return -1;
+	}
+	XC_AUTOVALUE *rec = store_get_record(t, cls_of(cls), ref, err);
+	if (!rec)
+		return -1;
+	XC_AUTOVALUE *allowed = dev_allowed_of(t, cls, ref, rec);
+	if (value_equal(allowed, rec_get(rec, "allowed_operations")))
+		return 0;
+	return set_value(t, cls_of(cls), ref, "allowed_operations", allowed, err);
+}
+
+int dev_update_vbd_chain(struct store_txn *t, const char *vbd, struct xc_error *err)
+{
+	if (!store_exists(t, cls_of("VBD"), vbd))
+		return 0;
+	if (dev_update_allowed(t, "VBD", vbd, err) < 0)
+		return -1;
+	XC_AUTOVALUE *vdi = store_get_field(t, dm_field_find(cls_of("VBD"), "VDI"), vbd, err);
+	if (!vdi)
+		return -1;
+	if (ref_is_null(value_str(vdi)) || !store_exists(t, cls_of("VDI"), value_str(vdi)))
+		return 0;
+	if (dev_update_allowed(t, "VDI", value_str(vdi), err) < 0)
+		return -1;
+	XC_AUTOVALUE *sr = store_get_field(t, dm_field_find(cls_of("VDI"), "SR"), value_str(vdi), err);
+	if (!sr)
+		return -1;
+	if (!store_exists(t, cls_of("SR"), value_str(sr)))
+		return 0;
+	return dev_update_allowed(t, "SR", value_str(sr), err);
+}
+
+int dev_update_sr_chain(struct store_txn *t, const char *sr, struct xc_error *err)
+{
+	if (!store_exists(t, cls_of("SR"), sr))
+		return 0;
+	if (dev_update_allowed(t, "SR", sr, err) < 0)
+		return -1;
+	XC_AUTOVALUE *vdis = dev_find(t, "VDI", "SR", sr);
+	for (size_t i = 0; i < value_len(vdis); i++)
+		if (dev_update_allowed(t, "VDI", value_str(value_array_at(vdis, i)), err) < 0)
+			return -1;
+	return 0;
+}
+
+int dev_update_vm_devices(struct store_txn *t, const char *vm, struct xc_error *err)
+{
+	XC_AUTOVALUE *vbds = dev_find(t, "VBD", "VM", vm);
+	for (size_t i = 0; i < value_len(vbds); i++)
+		if (dev_update_vbd_chain(t, value_str(value_array_at(vbds, i)), err) < 0)
+			return -1;
+	XC_AUTOVALUE *vifs = dev_find(t, "VIF", "VM", vm);
+	for (size_t i = 0; i < value_len(vifs); i++)
+		if (dev_update_allowed(t, "VIF", value_str(value_array_at(vifs, i)), err) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- in-flight bookkeeping ---- */
+
+char *dev_op_begin(struct op_ctx *c, const char *cls, const char *ref, const char *op, dev_check_fn check,
+		   void *arg, struct xc_error *err)
+{
+	struct store_txn *t = store_write(c->e->store);
+	const struct dm_class *k = cls_of(cls);
+	XC_AUTOVALUE *rec = store_get_record(t, k, ref, err);
+	if (!rec || dev_op_check(t, cls, ref, rec, op, err) < 0 || (check && check(c, t, ref, rec, arg, err) < 0)) {
+		store_abort(t);
+		return NULL;
+	}
+	char key[48];
+	if (c->task)
+		snprintf(key, sizeof(key), "%s", task_ref(c->task));
+	else
+		ref_generate(key);
+	XC_AUTOVALUE *cur = value_copy(rec_get(rec, "current_operations"));
+	value_struct_set(cur, key, value_new_string(op));
+	if (set_value(t, k, ref, "current_operations", cur, err) < 0 || dev_update_allowed(t, cls, ref, err) < 0 ||
+	    store_commit(t, err) < 0) {
+		if (store_txn_is_write(t))
+			store_abort(t);
+		return NULL;
+	}
+	return xstrdup(key);
+}
+
+static int drop_key(struct store_txn *t, const char *cls, const char *ref, const char *key, struct xc_error *err)
+{
+	const struct dm_class *k = cls_of(cls);
+	XC_AUTOVALUE *cur = store_get_field(t, dm_field_find(k, "current_operations"), ref, err);
+	if (!cur)
+		return -1;
+	XC_AUTOVALUE *next = value_copy(cur);
+	if (value_struct_remove(next, key) && set_value(t, k, ref, "current_operations", next, err) < 0)
+		return -1;
+	return dev_update_allowed(t, cls, ref, err);
+}
+
+int dev_op_end(struct op_ctx *c, const char *cls, const char *ref, const char *key, dev_apply_fn apply,
+	       void *arg, struct xc_error *err)
+{
+	struct store_txn *t = store_write(c->e->store);
+	if (!store_exists(t, cls_of(cls), ref)) {
+		store_abort(t); /* the operation removed it */
+		return 0;
+	}
+	if (apply && apply(c, t, ref, arg, err) < 0) {
+		store_abort(t);
+		struct xc_error ignore = XC_ERROR_INIT;
+		dev_op_end(c, cls, ref, key, NULL, NULL, &ignore);
+		xc_error_clear(&ignore);
+		return -1;
+	}
+	if (store_exists(t, cls_of(cls), ref) && drop_key(t, cls, ref, key, err) < 0) {
+		store_abort(t);
+		return -1;
+	}
+	return store_commit(t, err);
+}

@@ -1,0 +1,148 @@
+/* Appending and escaping wire text (see wire.h).
+ *
+ * Each escaper classifies bytes with a 256-entry table and copies runs of
+ * plain bytes with one append. */
+#include "wire.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+
+enum { PLAIN, SPECIAL, HIGH };
+
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+static const uint8_t xml_class[256] = {
+	[0x00 ... 0x08] = SPECIAL, [0x0B ... 0x1F] = SPECIAL, /* tab and LF pass */
+	['"'] = SPECIAL, ['&'] = SPECIAL, ['<'] = SPECIAL, ['>'] = SPECIAL,
+	[0x80 ... 0xFF] = HIGH,
+};
+
+static const uint8_t json_class[256] = {
+	[0x00 ... 0x1F] = SPECIAL, ['"'] = SPECIAL, ['\\'] = SPECIAL,
+	[0x80 ... 0xFF] = HIGH,
+};
+
+/* Length of the valid UTF-8 sequence at p (shortest form, no surrogates, at
+ * most U+10FFFF), or 0.  XML additionally refuses U+FFFE and U+FFFF. */
+static size_t utf8_len(const unsigned char *p, size_t avail, bool xml)
+{
+	unsigned c = p[0];
+	size_t n;
+	unsigned lo = 0x80, hi = 0xBF;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if (xml && c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE)
+		return 0;
+	return n;
+}
+
+void wire_put_i64(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	wire_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void wire_escape_xml(struct buf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	if (b->cap - b->len <= n)
+		buf_reserve(b, n);
+	while (p < end) {
+		const unsigned char *run = p;
+		while (p < end && xml_class[*p] == PLAIN)
+			p++;
+		if (p > run)
+			wire_put(b, run, (size_t)(p - run));
+		if (p == end)
+			break;
+		if (xml_class[*p] == HIGH) {
+			size_t k = utf8_len(p, (size_t)(end - p), true);
+			if (k) {
+				wire_put(b, p, k);
+				p += k;
+			} else {
+				WIRE_LIT(b, replacement);
+				p++;
+			}
+			continue;
+		}
+		switch (*p++) {
+		case '&': WIRE_LIT(b, "&amp;"); break;
+		case '<': WIRE_LIT(b, "&lt;"); break;
+		case '>': WIRE_LIT(b, "&gt;"); break;
+		case '"': WIRE_LIT(b, "&quot;"); break;
+		case '\r': WIRE_LIT(b, "&#13;"); break;
+		default: WIRE_LIT(b, replacement); break; /* C0 controls XML 1.0 forbids */
+		}
+	}
+}
+
+void wire_escape_json(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	if (b->cap - b->len <= n)
+		buf_reserve(b, n);
+	while (p < end) {
+		const unsigned char *run = p;
+		while (p < end && json_class[*p] == PLAIN)
+			p++;
+		if (p > run)
+			wire_put(b, run, (size_t)(p - run));
+		if (p == end)
+			break;
+		if (json_class[*p] == HIGH) {
+			size_t k = utf8_len(p, (size_t)(end - p), false);
+			if (k) {
+				wire_put(b, p, k);
+				p += k;
+			} else {
+				WIRE_LIT(b, "\\ufffd");
+				p++;
+			}
+			continue;
+		}
+		unsigned char c = *p++;
+		switch (c) {
+		case '"': WIRE_LIT(b, "\\\""); break;
+		case '\\': WIRE_LIT(b, "\\\\"); break;
+		case '\n': WIRE_LIT(b, "\\n"); break;
+		case '\r': WIRE_LIT(b, "\\r"); break;
+		case '\t': WIRE_LIT(b, "\\t"); break;
+		case '\b': WIRE_LIT(b, "\\b"); break;
+		case '\f': WIRE_LIT(b, "\\f"); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			wire_put(b, u, sizeof(u));
+		}
+		}
+	}
+}

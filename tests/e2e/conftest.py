@@ -1,0 +1,131 @@
+"""Fixtures of the end-to-end suite: real `xcon --headless` processes.
+
+  engine        one engine per test module (private state dir, unix socket,
+                127.0.0.1:<ephemeral>); stopped with SIGTERM at the end of the
+                module, which asserts exit code 0 and no sanitizer report.
+  root          root's trusted session on that engine's unix socket.
+  make_engine   a factory for tests that need their own engine (options,
+                restarts, crashes); every engine it made is stopped (and
+                checked) when the test ends.
+  pam_user      a throwaway local account (useradd + chpasswd) for PAM logins
+                over TCP; deleted at the end of the run.
+  dm            the datamodel parsed from dm/def/*.def.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+
+import pytest
+
+import xconlib
+
+_live_engines: list[xconlib.Engine] = []
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes several seconds")
+
+
+def pytest_sessionstart(session):
+    binary = xconlib.xcon_bin()
+    if not os.access(binary, os.X_OK):
+        pytest.exit(f"xcon binary {binary} is not built (run `make asan`, or set XCON_BIN)", returncode=2)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, show the tail of every running engine's stderr."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for e in list(_live_engines):
+            rep.sections.append((f"xcon stderr ({e.workdir.name}, last lines)", e.log_tail(40)))
+
+
+def _track(e):
+    _live_engines.append(e)
+    return e
+
+
+def _finish(e, check=True):
+    try:
+        if e.proc is not None:
+            e.stop(check=check)
+    finally:
+        if e in _live_engines:
+            _live_engines.remove(e)
+        e.cleanup()
+
+
+@pytest.fixture(scope="session")
+def dm():
+    return xconlib.Datamodel()
+
+
+@pytest.fixture(scope="session")
+def xcon_help():
+    """xcon --help text (to see which options this build has)."""
+    try:
+        p = subprocess.run([xconlib.xcon_bin(), "--help"], capture_output=True, timeout=30)
+        return (p.stdout + p.stderr).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+@pytest.fixture(scope="module")
+def engine(request, tmp_path_factory):
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    e = _track(xconlib.Engine(tmp_path_factory.mktemp(name)))
+    e.start()
+    yield e
+    _finish(e)
+
+
+@pytest.fixture(scope="module")
+def root(engine):
+    s = engine.local_session()
+    yield s
+
+
+@pytest.fixture
+def make_engine(tmp_path):
+    made = []
+
+    def make(extra_args=(), start=True, name=None, **kw):
+        e = _track(xconlib.Engine(tmp_path / (name or f"engine{len(made)}"), extra_args=extra_args, **kw))
+        made.append(e)
+        if start:
+            e.start()
+        return e
+
+    yield make
+    errors = []
+    for e in made:
+        try:
+            _finish(e)
+        except AssertionError as ex:  # report every engine, not just the first
+            errors.append(str(ex))
+    if errors:
+        pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pam_user():
+    """(name, password) of a local account created for this run."""
+    if os.geteuid() != 0:
+        pytest.skip("PAM login tests create a local user with useradd: run as root (CI does)")
+    name = "xce2e" + secrets.token_hex(4)
+    password = "Pw-" + secrets.token_urlsafe(12).replace(":", "x")
+    try:
+        subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], check=True,
+                       capture_output=True, timeout=30)
+    except (OSError, subprocess.CalledProcessError) as ex:
+        pytest.skip(f"cannot create a test user with useradd: {ex}")
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:{password}\n".encode(), check=True, capture_output=True,
+                       timeout=30)
+        yield name, password
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)

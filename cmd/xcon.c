@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../engine/engine.h"
 #include "../rpc/http.h"
@@ -223,11 +224,24 @@ static struct value *call_engine(void *cookie, const struct call_ctx *ctx, const
 	return engine_call(cookie, ctx, method, args, err);
 }
 
+/* A second SIGTERM/SIGINT during shutdown ends the process at once: stopping
+ * waits for calls in progress, and one blocked in event.next can wait long. */
+static void *second_signal_main(void *arg)
+{
+	const sigset_t *stop = arg;
+	int sig;
+	if (sigwait(stop, &sig) == 0) {
+		log_warn("second signal: exiting without waiting for calls in progress");
+		_exit(1);
+	}
+	return NULL;
+}
+
 static int run_headless(const struct options *o)
 {
 	/* Blocked before any thread exists, so every thread inherits the mask
 	 * and only sigwait below ever sees these. */
-	sigset_t stop;
+	static sigset_t stop; /* static: the watchdog thread reads it */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
@@ -269,6 +283,9 @@ static int run_headless(const struct options *o)
 	while (sigwait(&stop, &sig) != 0)
 		;
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	pthread_t watchdog;
+	if (pthread_create(&watchdog, NULL, second_signal_main, &stop) == 0)
+		pthread_detach(watchdog);
 	rpc_server_stop(srv);
 	engine_close(e);
 	log_info("stopped");

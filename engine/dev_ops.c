@@ -5,6 +5,8 @@
 #include "dev_ops.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,8 +27,10 @@ bool dev_vm_has_domain(const struct value *vm_rec)
 	return strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
 }
 
-char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, bool rw_only)
+char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, const char *host, bool rw_only)
 {
+	if (ref_is_null(vdi))
+		return NULL;
 	XC_AUTOVALUE *vbds = dev_find(t, "VBD", "VDI", vdi);
 	for (size_t i = 0; i < value_len(vbds); i++) {
 		const char *vbd = value_str(value_array_at(vbds, i));
@@ -38,21 +42,40 @@ char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, bool rw_only)
 			continue;
 		if (rw_only && strcmp(rec_str(b, "mode"), "RW") != 0)
 			continue;
+		if (host && strcmp(rec_str(vm, "resident_on"), host) != 0)
+			continue;
 		return xstrdup(vbd);
 	}
 	return NULL;
 }
 
-char *dev_sr_active_vdi(struct store_txn *t, const char *sr)
+char *dev_sr_active_vdi(struct store_txn *t, const char *sr, const char *host)
 {
 	XC_AUTOVALUE *vdis = dev_find(t, "VDI", "SR", sr);
 	for (size_t i = 0; i < value_len(vdis); i++) {
 		const char *vdi = value_str(value_array_at(vdis, i));
-		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, vdi, false);
+		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, vdi, host, false);
 		if (vbd)
 			return xstrdup(vdi);
 	}
 	return NULL;
+}
+
+char *dev_vdi_suspended_vm(struct store_txn *t, const char *vdi)
+{
+	if (ref_is_null(vdi))
+		return NULL;
+	XC_AUTOVALUE *vms = dev_find(t, "VM", "suspend_VDI", vdi);
+	return value_len(vms) ? xstrdup(value_str(value_array_at(vms, 0))) : NULL;
+}
+
+int dev_vdi_drop_vbds(struct store_txn *t, const char *vdi, struct xc_error *err)
+{
+	XC_AUTOVALUE *vbds = dev_find(t, "VBD", "VDI", vdi);
+	for (size_t i = 0; i < value_len(vbds); i++)
+		if (store_destroy(t, cls_of("VBD"), value_str(value_array_at(vbds, i)), err) < 0)
+			return -1;
+	return 0;
 }
 
 char *dev_sr_plugged_pbd(struct store_txn *t, const char *sr, const char *host)
@@ -84,6 +107,37 @@ int dev_vm_domain(struct op_ctx *c, struct store_txn *t, const char *vm, struct 
 	if (hvm)
 		*hvm = *rec_str(r, "HVM_boot_policy") != '\0';
 	return 0;
+}
+
+void dev_backend_failure(struct xc_error *err, int n, const char *what, const char *detail)
+{
+	char code[48];
+	snprintf(code, sizeof(code), "SR_BACKEND_FAILURE_%d", n);
+	const char *params[] = { "", what, detail ? detail : "" };
+	xc_error_set_custom(err, code, params, 3);
+}
+
+char *dev_file_location(const struct value *device_config, bool must_exist, struct xc_error *err)
+{
+	const char *loc = value_struct_get_str(device_config, "location");
+	if (!loc || !*loc) {
+		dev_backend_failure(err, 94, "The request is missing the location parameter", "");
+		return NULL;
+	}
+	if (loc[0] != '/') {
+		dev_backend_failure(err, 226, "Invalid local path", "the location must be an absolute path");
+		return NULL;
+	}
+	struct stat st;
+	if (must_exist) {
+		const char *problem = stat(loc, &st) < 0 ? strerror(errno) : !S_ISDIR(st.st_mode) ? "not a directory" : NULL;
+		if (problem) {
+			XC_AUTOFREE char *why = xasprintf("%s: %s", loc, problem);
+			dev_backend_failure(err, 47, "The SR is not available", why);
+			return NULL;
+		}
+	}
+	return xstrdup(loc);
 }
 
 /* ---- rules ---- */
@@ -250,8 +304,9 @@ static int vdi_check(struct store_txn *t, const char *ref, const struct value *r
 		return -1;
 	}
 	if (is(op, "destroy") || is(op, "forget") || is(op, "resize")) {
-		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, ref, is(op, "resize"));
-		if (vbd) {
+		XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, ref, NULL, is(op, "resize"));
+		XC_AUTOFREE char *vm = vbd || is(op, "resize") ? NULL : dev_vdi_suspended_vm(t, ref);
+		if (vbd || vm) {
 			xc_error_set(err, XC_ERR_VDI_IN_USE, ref, op);
 			return -1;
 		}
@@ -278,36 +333,56 @@ static int sr_check(struct store_txn *t, const char *ref, const struct value *re
 	if (idle("SR", ref, rec, op, sr_overlap, err) < 0)
 		return -1;
 	XC_AUTOFREE char *plugged = dev_sr_plugged_pbd(t, ref, NULL);
-	if (is(op, "destroy") || is(op, "forget") || is(op, "unplug")) {
-		XC_AUTOFREE char *vdi = dev_sr_active_vdi(t, ref);
-		if (vdi) {
-			xc_error_set(err, XC_ERR_VDI_IN_USE, vdi, op);
-			return -1;
+	const struct value *pbds = rec_get(rec, "PBDs");
+	if (is(op, "destroy") || is(op, "forget")) {
+		XC_AUTOVALUE *vdis = dev_find(t, "VDI", "SR", ref);
+		for (size_t i = 0; i < value_len(vdis); i++) {
+			const char *vdi = value_str(value_array_at(vdis, i));
+			XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, vdi, NULL, false);
+			XC_AUTOFREE char *vm = vbd ? NULL : dev_vdi_suspended_vm(t, vdi);
+			if (vbd || vm) {
+				xc_error_set(err, XC_ERR_VDI_IN_USE, vdi, op);
+				return -1;
+			}
 		}
-		if (is(op, "unplug") && !plugged) {
-			xc_error_set(err, XC_ERR_SR_NOT_ATTACHED, ref);
-			return -1;
-		}
-		if (!is(op, "unplug") && plugged) {
+		if (plugged) {
 			xc_error_set(err, XC_ERR_SR_HAS_PBD, ref);
+			return -1;
+		}
+		/* Destroying needs to know where the files are. */
+		if (is(op, "destroy") && value_len(pbds) == 0) {
+			xc_error_set(err, XC_ERR_SR_HAS_NO_PBDS, ref);
 			return -1;
 		}
 		return 0;
 	}
-	if (is(op, "plug")) {
-		const struct value *pbds = rec_get(rec, "PBDs");
+	if (is(op, "plug") || is(op, "unplug")) {
+		/* Some PBD that can move that way: unplugged, or plugged on a host
+		 * where no running VM uses the SR. */
 		if (value_len(pbds) == 0) {
 			xc_error_set(err, XC_ERR_SR_HAS_NO_PBDS, ref);
 			return -1;
 		}
+		XC_AUTOFREE char *busy = NULL;
 		for (size_t i = 0; i < value_len(pbds); i++) {
 			struct xc_error ignore = XC_ERROR_INIT;
 			XC_AUTOVALUE *p = store_get_record(t, cls_of("PBD"), value_str(value_array_at(pbds, i)), &ignore);
 			xc_error_clear(&ignore);
-			if (p && !rec_bool(p, "currently_attached"))
+			if (!p || rec_bool(p, "currently_attached") != is(op, "unplug"))
+				continue;
+			if (is(op, "plug"))
+				return 0;
+			free(busy);
+			busy = dev_sr_active_vdi(t, ref, rec_str(p, "host"));
+			if (!busy)
 				return 0;
 		}
-		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "every PBD of the SR is plugged already");
+		if (busy)
+			xc_error_set(err, XC_ERR_VDI_IN_USE, busy, op);
+		else if (is(op, "unplug"))
+			xc_error_set(err, XC_ERR_SR_NOT_ATTACHED, ref);
+		else
+			xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "every PBD of the SR is plugged already");
 		return -1;
 	}
 	if (!plugged) {

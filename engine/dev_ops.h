@@ -60,11 +60,18 @@ int dev_update_vm_devices(struct store_txn *t, const char *vm, struct xc_error *
 
 /* True if the VM record is Running or Paused (it has a domain). */
 bool dev_vm_has_domain(const struct value *vm_rec);
-/* The first VBD through which a VM with a domain has the VDI attached
- * (read-write ones only if rw_only), or NULL.  Caller frees. */
-char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, bool rw_only);
-/* The first VDI of the SR that a VM with a domain has attached, or NULL. */
-char *dev_sr_active_vdi(struct store_txn *t, const char *sr);
+/* The first VBD through which a VM with a domain (resident on host, unless
+ * host is NULL) has the VDI attached (read-write ones only if rw_only), or
+ * NULL.  Caller frees. */
+char *dev_vdi_active_vbd(struct store_txn *t, const char *vdi, const char *host, bool rw_only);
+/* The first VDI of the SR that a VM with a domain (resident on host,
+ * unless host is NULL) has attached, or NULL.  Caller frees. */
+char *dev_sr_active_vdi(struct store_txn *t, const char *sr, const char *host);
+/* The VM whose suspend image the VDI is, or NULL.  Caller frees. */
+char *dev_vdi_suspended_vm(struct store_txn *t, const char *vdi);
+/* Removes the VBDs that use a VDI about to disappear (xapi does the same
+ * rather than leave them pointing nowhere). */
+int dev_vdi_drop_vbds(struct store_txn *t, const char *vdi, struct xc_error *err);
 /* The first plugged PBD of the SR (on host, unless host is NULL), or
  * NULL.  Caller frees. */
 char *dev_sr_plugged_pbd(struct store_txn *t, const char *sr, const char *host);
@@ -73,6 +80,13 @@ char *dev_sr_plugged_pbd(struct store_txn *t, const char *sr, const char *host);
  * guest type (may be NULL). */
 int dev_vm_domain(struct op_ctx *c, struct store_txn *t, const char *vm, struct hv **hv, uint32_t *domid,
 		  bool *hvm, struct xc_error *err);
+/* The "file" SR driver's device_config: location must be there and
+ * absolute (SR_BACKEND_FAILURE_94 / _226); with must_exist it must name a
+ * directory (SR_BACKEND_FAILURE_47).  Returns the location (caller frees). */
+char *dev_file_location(const struct value *device_config, bool must_exist, struct xc_error *err);
+/* SR_BACKEND_FAILURE_<n> ["", what, detail], as storage drivers report. */
+void dev_backend_failure(struct xc_error *err, int n, const char *what, const char *detail);
+
 /* The refs of class cls whose field equals v (a new array). */
 struct value *dev_find(struct store_txn *t, const char *cls, const char *field, const char *v);
 

@@ -321,7 +321,7 @@ static struct value *ref_counts(struct engine *e)
 		const struct dm_class *c = dm_class_at(i);
 		if (c->flags & (DM_C_NO_RECORDS | DM_C_NO_EVENTS))
 			continue;
-		value_struct_add(m, c->lname, value_new_int((int64_t)store_count(e->store, c)));
+		value_struct_add(m, c->lname, value_new_int32((int32_t)store_count(e->store, c)));
 	}
 	return m;
 }

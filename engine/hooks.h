@@ -18,7 +18,13 @@ struct class_hooks {
 
 /* One extern per class with rules, and the row in the table below. */
 extern const struct class_hooks hooks_VM;
+extern const struct class_hooks hooks_VDI;
+extern const struct class_hooks hooks_VBD;
+extern const struct class_hooks hooks_VIF;
+extern const struct class_hooks hooks_PBD;
+extern const struct class_hooks hooks_network;
+extern const struct class_hooks hooks_PIF;
 
-#define HOOK_TABLE_ROWS &hooks_VM,
+#define HOOK_TABLE_ROWS &hooks_VM, &hooks_VDI, &hooks_VBD, &hooks_VIF, &hooks_PBD, &hooks_network, &hooks_PIF,
 
 #endif

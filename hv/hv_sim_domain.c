@@ -282,8 +282,8 @@ static int check_config(const struct hv_domain_config *cfg, uint64_t *memory, un
 int hv_sim_dom_create(struct hv *hv, const struct hv_domain_config *cfg, bool paused,
 		      uint32_t *domid, struct xc_error *err)
 {
-	uint64_t memory;
-	unsigned vcpus;
+	uint64_t memory = 0;
+	unsigned vcpus = 0;
 	struct sim_host *h = hv_sim_begin(hv, SIM_OP_domain_create, true, err);
 	if (!h)
 		return -1;

@@ -337,16 +337,22 @@ void hv_sim_guest_agent(struct sim_dom *d)
 	}
 }
 
+/* Prints the boot lines that are due (all of them when time is not
+ * simulated, else one per step, more if it fell behind) in one write. */
 static void boot_step(struct sim_dom *d, int64_t now)
 {
 	struct sim_guest *g = &d->g;
-	const char *line = g->boot + g->boot_pos;
-	const char *nl = strchr(line, '\n');
-	size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
-	hv_sim_console_write(d, line, n);
-	g->boot_pos += n;
+	int64_t step = scaled(d, g->boot_step);
+	int64_t lines = step > 0 ? 1 + (now - g->act_due) / step : INT64_MAX;
+	const char *start = g->boot + g->boot_pos, *p = start;
+	while (*p && lines-- > 0) {
+		const char *nl = strchr(p, '\n');
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	hv_sim_console_write(d, start, (size_t)(p - start));
+	g->boot_pos += (size_t)(p - start);
 	if (g->boot[g->boot_pos]) {
-		g->act_due = now + scaled(d, g->boot_step);
+		g->act_due = now + step;
 		return;
 	}
 	free(g->boot);

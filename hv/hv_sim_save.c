@@ -408,7 +408,14 @@ int hv_sim_save_migrate(struct hv *hv, uint32_t domid, struct hv *dest, uint32_t
 	d = hv_sim_dom_again(h, domid, serial, "migration", err);
 	if (d && hv_sim_dom_find(to, id))   /* taken meanwhile (the domid space wrapped) */
 		id = hv_sim_dom_alloc_domid(to);
-	if (d && (to->closing || to->power != SIM_HOST_UP || !id)) {
+	if (d && d->state == HV_STATE_SHUTDOWN) {
+		/* It halted, rebooted or crashed while its memory was copying:
+		 * the source keeps it (and has reported it). */
+		xc_error_set(err, XC_ERR_VM_MIGRATE_FAILED, d->uuid, h->hostname, to->hostname,
+			     "the domain shut down during migration");
+		d->busy = NULL;
+		d = NULL;
+	} else if (d && (to->closing || to->power != SIM_HOST_UP || !id)) {
 		if (to->closing)
 			xc_error_internal(err, "simulated host %s closed during migration", to->hostname);
 		else if (!id)

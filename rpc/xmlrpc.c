@@ -268,6 +268,12 @@ static void put_value(struct buf *b, const struct value *v)
 		WIRE_LIT(b, "</value>");
 		break;
 	case VALUE_INT:
+		if (v->int32) {
+			WIRE_LIT(b, "<value><i4>");
+			wire_put_i64(b, v->u.i);
+			WIRE_LIT(b, "</i4></value>");
+			break;
+		}
 		WIRE_LIT(b, "<value>");
 		wire_put_i64(b, v->u.i);
 		WIRE_LIT(b, "</value>");

@@ -66,6 +66,13 @@ struct value *value_new_int(int64_t i)
 	return v;
 }
 
+struct value *value_new_int32(int32_t i)
+{
+	struct value *v = value_new_int(i);
+	v->int32 = true;
+	return v;
+}
+
 struct value *value_new_float(double f)
 {
 	struct value *v = alloc_value(VALUE_FLOAT);

@@ -44,6 +44,7 @@ struct value_member {
 struct value {
 	enum value_type type;
 	unsigned refs;
+	bool int32;     /* an int the wire must type as 32-bit (<i4>), see value_new_int32 */
 	union {
 		struct {
 			char *s;
@@ -73,6 +74,9 @@ struct value *value_new_stringn(const char *s, size_t n);
 struct value *value_new_string_take(char *s);
 struct value *value_new_stringf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct value *value_new_int(int64_t i);
+/* XenAPI ints travel untyped; the few 32-bit ones (event.from's
+ * valid_ref_counts) are tagged so the codec can say <i4>. */
+struct value *value_new_int32(int32_t i);
 struct value *value_new_float(double f);
 struct value *value_new_bool(bool b);
 struct value *value_new_datetime(int64_t t);

@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end suite: real `xcon --headless` processes.
 
   engine        one engine per test module (private state dir, unix socket,
-                127.0.0.1:<ephemeral>); stopped with SIGTERM at the end of the
-                module, which asserts exit code 0 and no sanitizer report.
+                127.0.0.1:<ephemeral>, the module's ENGINE_ARGS and ENGINE_ENV);
+                stopped with SIGTERM at the end of the module, which asserts
+                exit code 0 and no sanitizer report.
   root          root's trusted session on that engine's unix socket.
   make_engine   a factory for tests that need their own engine (options,
                 restarts, crashes); every engine it made is stopped (and
@@ -77,7 +78,12 @@ def xcon_help():
 @pytest.fixture(scope="module")
 def engine(request, tmp_path_factory):
     name = request.module.__name__.rsplit(".", 1)[-1]
-    e = _track(xconlib.Engine(tmp_path_factory.mktemp(name)))
+    # A module may set ENGINE_ARGS (more options) and ENGINE_ENV (e.g.
+    # {"XCON_SIM_TIME_SCALE": "0.01"}) for its shared engine.
+    # --sync normal: same code, no fsync per commit; test_persistence covers the default
+    args = ["--sync", "normal"] + list(getattr(request.module, "ENGINE_ARGS", ()))
+    e = _track(xconlib.Engine(tmp_path_factory.mktemp(name), extra_args=args,
+                              env=getattr(request.module, "ENGINE_ENV", None)))
     e.start()
     yield e
     _finish(e)

@@ -426,6 +426,10 @@ class Engine:
             return Client(unix_path=self.sock, timeout=timeout, path=path)
         return Client(url=f"http://127.0.0.1:{self.port}", timeout=timeout, path=path)
 
+    def guest_console(self, host, timeout=10.0) -> "GuestConsole":
+        """The text console of the running guest whose hostname is host."""
+        return GuestConsole.find(self, host, timeout)
+
     def local_session(self, timeout=60.0) -> Session:
         """root over the unix socket: trusted, no password."""
         return self.client("unix", timeout).login("root", "")
@@ -878,3 +882,132 @@ class Datamodel:
             f"  order ok: {sorted(rec) == sorted(names)}")
         for f in c.fields:
             self.check_xml(f.type, rec[f.name], f"{where}.{f.name}", refs_of)
+        if "uuid" in rec:
+            assert UUID_RE.fullmatch(rec["uuid"]), f"{where}.uuid {rec['uuid']!r} is not a lowercase uuid"
+
+
+# --------------------------------------------------------------------------
+# Guest consoles of the simulated host
+
+
+def process_ptys(pid) -> set:
+    """The /dev/pts/N paths process pid has open."""
+    out = set()
+    fddir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fddir):
+        try:
+            target = os.readlink(f"{fddir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("/dev/pts/"):
+            out.add(target)
+    return out
+
+
+class GuestConsole:
+    """A simulated guest's text console: the real pty the sim backend makes
+    for each domain (hv/hv_sim_console.c).  No API hands out its path (a VM's
+    console record is the rfb URL), so find() picks it among the engine's open
+    /dev/pts/N by the guest's hostname (its VM's name_label, made safe) in the
+    login or shell prompt.  The guest drops input until it has booted."""
+
+    _open = set()   # paths some GuestConsole holds: find() leaves them alone
+
+    def __init__(self, path, host):
+        self.path = path
+        self.host = host
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        GuestConsole._open.add(path)
+        self.buf = ""
+
+    @classmethod
+    def find(cls, engine, host, timeout=10.0) -> "GuestConsole":
+        prompt = re.compile(rf"(?:{re.escape(host)} login: |root@{re.escape(host)}:~# )")
+        deadline = time.monotonic() + timeout
+        while True:
+            cands = {}
+            try:
+                for p in sorted(process_ptys(engine.pid) - cls._open):
+                    try:
+                        c = cls(p, host)
+                    except OSError:
+                        continue
+                    cands[p] = c
+                    c.send("\x15\r")   # ^U, Enter: a fresh prompt in every stage
+                end = min(deadline, time.monotonic() + 2.0)
+                while cands and time.monotonic() < end:
+                    for p, c in list(cands.items()):
+                        c._fill(0.02)
+                        if prompt.search(c.buf):
+                            del cands[p]
+                            return c
+            finally:
+                for c in cands.values():
+                    c.close()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no console pty of the xcon process shows a prompt of guest {host!r} "
+                                     f"within {timeout}s")
+
+    def _fill(self, wait):
+        import select
+        r, _, _ = select.select([self.fd], [], [], wait)
+        if not r:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError as ex:   # EIO: the domain and its console are gone
+            raise ConnectionError(f"console {self.path} of {self.host}: {ex}") from ex
+        self.buf += data.decode("utf-8", "replace")
+        return True
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def expect(self, regex, timeout=10.0):
+        """Waits until regex matches the output read so far; returns the
+        match and drops the output up to its end."""
+        rx = re.compile(regex, re.S) if isinstance(regex, str) else regex
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"console of {self.host}: no {rx.pattern!r} within {timeout}s; "
+                                     f"got {self.buf[-400:]!r}")
+            self._fill(0.05)
+
+    def shell(self, timeout=10.0):
+        """Logs in as root if the guest shows its login prompt."""
+        self.buf = ""
+        self.send("\x15\r")
+        h = re.escape(self.host)
+        m = self.expect(rf"({h} login: |root@{h}:~# )$", timeout)
+        if "login" in m.group(1):
+            self.send("root\r")
+            self.expect(r"Password: $", timeout)
+            self.send("secret\r")
+            self.expect(rf"root@{h}:~# $", timeout)
+        return self
+
+    def run(self, cmd, timeout=10.0) -> str:
+        """Runs a command at the shell prompt; returns its output lines."""
+        self.buf = ""
+        self.send(cmd + "\r")
+        m = self.expect(rf"{re.escape(cmd)}\r\n(.*?)root@{re.escape(self.host)}:~# $", timeout)
+        return m.group(1).replace("\r\n", "\n")
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            GuestConsole._open.discard(self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

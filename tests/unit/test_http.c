@@ -644,6 +644,47 @@ static void test_socket_file(void **state)
 	assert_int_equal((unsigned)atoi(addr + 10), rpc_server_tcp_port(srv));
 }
 
+static void test_expect_continue(void **state)
+{
+	struct client c = client_unix();
+	struct response r;
+	const char body[] = XML_CALL("test.echo", "<param><value>big</value></param>");
+	char head[256];
+	int n = snprintf(head, sizeof(head), "POST /RPC2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+			 "Content-Length: %zu\r\n\r\n", sizeof(body) - 1);
+	assert_int_equal(send_all(&c, head, (size_t)n), 0);
+	assert_int_equal(read_response(&c, &r), 0);
+	assert_int_equal(r.status, 100);
+	response_free(&r);
+	assert_int_equal(send_all(&c, body, sizeof(body) - 1), 0);
+	assert_int_equal(read_response(&c, &r), 0);
+	assert_xml_reply(&r, XML_OK("<value><array><data><value>big</value></data></array></value>"));
+	response_free(&r);
+	client_close(&c);
+}
+
+/* Stopping does not wait for idle keep-alive connections: they are closed. */
+static void test_stop_with_idle_connections(void **state)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/idle.sock", tmpdir);
+	XC_AUTOERROR err = XC_ERROR_INIT;
+	struct rpc_server *s2 = start(path, NULL, &err);
+	assert_non_null(s2);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	struct client c = { .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), .in = BUF_INIT };
+	assert_int_equal(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct response r;
+	post(&c, "/", "text/xml", XML_CALL("test.echo", ""), &r);
+	response_free(&r);
+	rpc_server_stop(s2);
+	assert_true(fill(&c) <= 0); /* closed by the server */
+	client_close(&c);
+	struct stat st;
+	assert_int_equal(stat(path, &st), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +701,8 @@ int main(void)
 		cmocka_unit_test(test_trust),
 		cmocka_unit_test(test_blocking_call_blocks_only_itself),
 		cmocka_unit_test(test_socket_file),
+		cmocka_unit_test(test_expect_continue),
+		cmocka_unit_test(test_stop_with_idle_connections),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

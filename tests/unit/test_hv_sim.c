@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1159,6 +1160,69 @@ static void test_hostile_input(void **state)
 	hv_close(hv);
 }
 
+/* A client that makes the console its controlling tty and exits hangs the
+ * tty up; the console must come back for the next client. */
+static void test_console_hangup(void **state)
+{
+	struct hv *hv = open_sim(0, "0", "8G");
+	uint32_t d = create(hv, "hungup", 128 * MIB);
+	char *path = NULL;
+	struct xc_error err = XC_ERROR_INIT;
+	assert_int_equal(hv_console_pty(hv, d, &path, &err), 0);
+	for (int round = 0; round < 3; round++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			setsid();
+			int fd = open(path, O_RDWR);   /* no O_NOCTTY: becomes our tty */
+			_exit(fd >= 0 ? 0 : 1);
+		}
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	struct con con;
+	con_open(hv, d, &con);
+	con_send(&con, "\r");
+	assert_true(con_expect(&con, "hungup login: "));
+	con_close(&con);
+	free(path);
+	bool found;
+	assert_int_equal(find_dom(hv, d, &found).state, HV_STATE_RUNNING);
+	hv_close(hv);
+}
+
+/* A guest that stops while its memory copies stays where it was. */
+static void test_migrate_interrupted(void **state)
+{
+	evlog_reset();
+	struct hv *a = open_sim(0, "0.01", "4G");
+	struct hv *b = open_sim(1, "0.01", "4G");
+	struct xc_error err = XC_ERROR_INIT;
+	uint32_t d = create(a, "quitter", 256 * MIB);
+	uint64_t fb = host_free(b);
+	assert_int_equal(hv_sim_set_faults(b, "", &err), 0);
+	/* The crash request waits for the loop; the migration sleeps 10 ms. */
+	assert_int_equal(hv_send_sysrq(a, d, 'c', &err), 0);
+	uint32_t nd;
+	int rc = hv_domain_migrate(a, d, b, &nd, &err);
+	assert_true(wait_event(d, HV_STATE_SHUTDOWN, HV_SHUTDOWN_CRASH));
+	if (rc == 0) {
+		/* the crash came after the move: then it is on b */
+		bool found;
+		assert_int_equal(find_dom(b, nd, &found).state, HV_STATE_SHUTDOWN);
+	} else {
+		if (err.code != XC_ERR_VM_MIGRATE_FAILED && err.code != XC_ERR_VM_BAD_POWER_STATE)
+			fail_msg("unexpected %s", xc_error_code_name(err.code));
+		xc_error_clear(&err);
+		assert_true(host_free(b) == fb);
+		bool found;
+		assert_int_equal(find_dom(a, d, &found).state, HV_STATE_SHUTDOWN);
+	}
+	hv_close(b);
+	hv_close(a);
+}
+
 struct churn {
 	struct hv *hv;
 	unsigned id;
@@ -1276,6 +1340,8 @@ int main(void)
 		cmocka_unit_test(test_many_domains),
 		cmocka_unit_test(test_host_reboot),
 		cmocka_unit_test(test_hostile_input),
+		cmocka_unit_test(test_console_hangup),
+		cmocka_unit_test(test_migrate_interrupted),
 		cmocka_unit_test(test_concurrent_and_close),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

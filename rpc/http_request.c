@@ -1,0 +1,220 @@
+/* Requests (see http.h for the routes): per-connection state, routing,
+ * bodies and replies.
+ *
+ * Per request the body accumulates in a buffer owned by the connection, and
+ * the reply is written into a second one that MHD sends in place
+ * (MHD_RESPMEM_PERSISTENT): MHD never starts a connection's next request
+ * before the previous reply is out, so neither buffer is allocated or copied
+ * per request.
+ */
+#include "http_priv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../util/buf.h"
+#include "../util/log.h"
+#include "../util/xalloc.h"
+
+#define LOG_MODULE "rpc.http"
+
+/* Buffers that grew past this for one big call are dropped afterwards. */
+#define KEEP_BUFFER_MAX (1u << 20)
+
+static const char page_text[] =
+	"xcon: XenServer 4.1 compatible management server.\n"
+	"XML-RPC: POST /  JSON-RPC: POST /jsonrpc\n";
+static const char too_large_text[] = "Request body too large.\n";
+static const char not_found_text[] = "Not found.\n";
+static const char not_allowed_text[] = "Method not allowed.\n";
+static const char not_implemented_text[] = "Not implemented.\n";
+
+/* One per connection, from MHD's connection-started notification to its
+ * closed one. */
+struct conn {
+	struct call_ctx ctx;
+	char origin[INET6_ADDRSTRLEN + 8];
+	struct buf body;
+	struct buf out;
+	bool post; /* the current request is a POST */
+};
+
+/* --- connections ------------------------------------------------------- */
+
+static void conn_describe(struct conn *cn, const struct sockaddr *sa)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	cn->ctx.origin = cn->origin;
+	if (!sa) {
+		snprintf(cn->origin, sizeof(cn->origin), "unknown");
+	} else if (sa->sa_family == AF_UNIX) {
+		cn->ctx.trusted = true; /* only the local socket yields unix peers */
+		snprintf(cn->origin, sizeof(cn->origin), "unix");
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		snprintf(cn->origin, sizeof(cn->origin), "[%s]:%u", addr, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		snprintf(cn->origin, sizeof(cn->origin), "%s:%u", addr, ntohs(s4->sin_port));
+	}
+}
+
+void http_request_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+			 enum MHD_ConnectionNotificationCode code)
+{
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn *cn = xcalloc(1, sizeof(*cn));
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		conn_describe(cn, ci ? ci->client_addr : NULL);
+		*socket_context = cn;
+		return;
+	}
+	struct conn *cn = *socket_context;
+	if (cn) {
+		buf_free(&cn->body);
+		buf_free(&cn->out);
+		free(cn);
+		*socket_context = NULL;
+	}
+}
+
+/* --- replies ----------------------------------------------------------- */
+
+static struct MHD_Response *fixed_response(const char *text, size_t len, const char *allow)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return NULL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	return r;
+}
+
+static enum MHD_Result reply_out(struct MHD_Connection *c, struct conn *cn, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(cn->out.len, cn->out.data, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+bool http_request_fixed_create(struct http_fixed *f)
+{
+	f->page = fixed_response(page_text, sizeof(page_text) - 1, NULL);
+	f->too_large = fixed_response(too_large_text, sizeof(too_large_text) - 1, NULL);
+	f->not_found = fixed_response(not_found_text, sizeof(not_found_text) - 1, NULL);
+	f->not_allowed = fixed_response(not_allowed_text, sizeof(not_allowed_text) - 1, "GET, HEAD, POST");
+	f->not_implemented = fixed_response(not_implemented_text, sizeof(not_implemented_text) - 1, NULL);
+	return f->page && f->too_large && f->not_found && f->not_allowed && f->not_implemented;
+}
+
+void http_request_fixed_destroy(struct http_fixed *f)
+{
+	struct MHD_Response *all[] = { f->page, f->too_large, f->not_found, f->not_allowed, f->not_implemented };
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (all[i])
+			MHD_destroy_response(all[i]);
+	memset(f, 0, sizeof(*f));
+}
+
+/* --- requests ---------------------------------------------------------- */
+
+static bool is_jsonrpc_path(const char *url)
+{
+	static const char p[] = "/jsonrpc";
+	return strncmp(url, p, sizeof(p) - 1) == 0 && (url[sizeof(p) - 1] == '\0' || url[sizeof(p) - 1] == '/');
+}
+
+/* Everything but POST. */
+static enum MHD_Result answer_other(struct rpc_server *s, struct MHD_Connection *c, const char *url,
+				    const char *method)
+{
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+		if (strcmp(url, "/") == 0)
+			return MHD_queue_response(c, MHD_HTTP_OK, s->fixed.page);
+		return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, s->fixed.not_found);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_CONNECT) == 0)
+		return MHD_queue_response(c, MHD_HTTP_NOT_IMPLEMENTED, s->fixed.not_implemented);
+	return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, s->fixed.not_allowed);
+}
+
+/* First call for a POST: the headers are in, the body is not. */
+static enum MHD_Result start_post(struct rpc_server *s, struct MHD_Connection *c, struct conn *cn)
+{
+	if (cn->body.cap > KEEP_BUFFER_MAX)
+		buf_free(&cn->body);
+	if (cn->out.cap > KEEP_BUFFER_MAX)
+		buf_free(&cn->out); /* the previous reply has been sent */
+	buf_reset(&cn->body);
+	buf_reset(&cn->out);
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		unsigned long long n = strtoull(cl, NULL, 10);
+		if (n > RPC_MAX_BODY)
+			return MHD_queue_response(c, MHD_HTTP_CONTENT_TOO_LARGE, s->fixed.too_large);
+		/* Room for the announced body, but not a promise of 64 MiB. */
+		buf_reserve(&cn->body, (size_t)(n < KEEP_BUFFER_MAX ? n : KEEP_BUFFER_MAX));
+	}
+	return MHD_YES;
+}
+
+/* Whether the request announces a body.  A reply queued before the body is
+ * read makes MHD close the connection afterwards (it cannot skip the body),
+ * so only such requests are answered from the headers alone. */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strtoull(cl, NULL, 10) != 0) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* MHD calls this at least twice per request: once when the headers are in
+ * (*req_cls still NULL), once per piece of body, and once more when the body
+ * is complete (*upload_size 0). */
+enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				    const char *version, const char *upload, size_t *upload_size, void **req_cls)
+{
+	struct rpc_server *s = cls;
+	struct conn *cn = *req_cls;
+	if (!cn) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		cn = ci ? ci->socket_context : NULL;
+		if (!cn)
+			return MHD_NO;
+		*req_cls = cn;
+		cn->post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+		if (cn->post)
+			return start_post(s, c, cn);
+		return has_body(c) ? answer_other(s, c, url, method) : MHD_YES;
+	}
+	if (!cn->post)
+		return answer_other(s, c, url, method);
+	if (*upload_size) {
+		if (cn->body.len + *upload_size > RPC_MAX_BODY) {
+			/* A chunked body that turned out too big. */
+			log_debug("%s: request body over %u bytes", cn->origin, RPC_MAX_BODY);
+			return MHD_queue_response(c, MHD_HTTP_CONTENT_TOO_LARGE, s->fixed.too_large);
+		}
+		buf_add(&cn->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	const char *body = cn->body.data ? cn->body.data : "";
+	if (is_jsonrpc_path(url)) {
+		dispatch_jsonrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->out);
+		return reply_out(c, cn, "application/json");
+	}
+	dispatch_xmlrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->out);
+	return reply_out(c, cn, "text/xml");
+}

@@ -587,14 +587,18 @@ static int mode_getall(int argc, char **argv)
 		die("VM.get_all_records: %s", reply_error(&c));
 	double *lat = xmalloc((size_t)count * sizeof *lat);
 	struct cpu_mark m0 = cpu_mark();
-	for (long i = 0; i < count; i++) {
+	long done = 0;
+	/* bounded: COUNT calls, but no more than 45 s once 3 are in */
+	for (long i = 0; i < count && (i < 3 || now_s() - m0.t < 45); i++) {
 		double t0 = now_s();
 		call(&c, &r);
 		lat[i] = (now_s() - t0) * 1e3;
 		if (!reply_ok(&c))
 			die("VM.get_all_records: %s", reply_error(&c));
+		done++;
 	}
 	struct cpu_mark m1 = cpu_mark();
+	count = done;
 	/* how many records: count the VM refs as struct keys */
 	size_t records = 0;
 	for (const char *p = c.body; (p = strstr(p, "<member><name>OpaqueRef:")) != NULL; p += 24)

@@ -3,7 +3,6 @@
  * `other` stack, which on Debian is the common-auth/common-account pair. */
 #include "auth_pam.h"
 
-#include <pthread.h>
 #include <security/pam_appl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,17 +45,26 @@ fail:
 	return PAM_CONV_ERR;
 }
 
-/* Some modules keep global state; one conversation at a time is plenty for
- * logins, which are rare next to calls. */
-static pthread_mutex_t pam_lock = PTHREAD_MUTEX_INITIALIZER;
+/* PAM would sleep after a failure (pam_unix's delay) inside our lock; the
+ * engine applies its own delay outside it, so PAM's is replaced by nothing. */
+static void no_delay(int retval, unsigned usec_delay, void *appdata)
+{
+	(void)retval;
+	(void)usec_delay;
+	(void)appdata;
+}
 
 bool auth_pam_check(const char *service, const char *user, const char *password, char **why)
 {
 	struct conv_data cd = { password ? password : "" };
 	struct pam_conv conv = { converse, &cd };
 	pam_handle_t *h = NULL;
-	pthread_mutex_lock(&pam_lock);
+	/* No lock around PAM: each handle is independent and pam_unix uses the
+	 * reentrant lookups (pam_modutil_*), while a failed check can take a
+	 * second of hashing that must not hold up other logins. */
 	int rc = pam_start(service, user, &conv, &h);
+	if (rc == PAM_SUCCESS)
+		rc = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
 	if (rc == PAM_SUCCESS)
 		rc = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	if (rc == PAM_SUCCESS)
@@ -65,6 +73,5 @@ bool auth_pam_check(const char *service, const char *user, const char *password,
 		*why = xstrdup(pam_strerror(h, rc));
 	if (h)
 		pam_end(h, rc);
-	pthread_mutex_unlock(&pam_lock);
 	return rc == PAM_SUCCESS;
 }

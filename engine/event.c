@@ -298,6 +298,8 @@ static struct value *token_of(uint64_t id)
 static bool parse_token(const char *s, uint64_t *id)
 {
 	char *end;
+	if (*s < '0' || *s > '9')
+		return false;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || (*end && *end != ','))

@@ -60,6 +60,7 @@ static int vm_before_create(struct op_ctx *c, struct store_txn *t, struct value 
 	if (!m)
 		return -1;
 	value_struct_set(rec, "metrics", value_new_string_take(m));
+	value_struct_set(rec, "allowed_operations", vm_allowed_operations("", rec));
 	return 0;
 }
 

@@ -138,12 +138,9 @@ int vm_op_check(const char *vm, const struct value *rec, const char *op, struct 
 	return 0;
 }
 
-int vm_update_allowed(struct store_txn *t, const char *vm, struct xc_error *err)
+struct value *vm_allowed_operations(const char *vm, const struct value *rec)
 {
-	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VM"), vm, err);
-	if (!rec)
-		return -1;
-	XC_AUTOVALUE *allowed = value_new_array(sizeof(rules) / sizeof(rules[0]));
+	struct value *allowed = value_new_array(sizeof(rules) / sizeof(rules[0]));
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		struct xc_error ignore = XC_ERROR_INIT;
 		if (vm_op_check(vm, rec, rules[i].op, &ignore) == 0 &&
@@ -151,6 +148,15 @@ int vm_update_allowed(struct store_txn *t, const char *vm, struct xc_error *err)
 			value_array_push_string(allowed, rules[i].op);
 		xc_error_clear(&ignore);
 	}
+	return allowed;
+}
+
+int vm_update_allowed(struct store_txn *t, const char *vm, struct xc_error *err)
+{
+	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VM"), vm, err);
+	if (!rec)
+		return -1;
+	XC_AUTOVALUE *allowed = vm_allowed_operations(vm, rec);
 	if (value_equal(allowed, rec_get(rec, "allowed_operations")))
 		return 0;
 	return set_value(t, cls_of("VM"), vm, "allowed_operations", allowed, err);

@@ -34,6 +34,8 @@ int vm_op_end(struct op_ctx *c, const char *vm, const char *key,
 	      int (*apply)(struct op_ctx *c, struct store_txn *t, const char *vm, void *arg,
 			   struct xc_error *err),
 	      void *arg, struct xc_error *err);
+/* The operations that would pass vm_op_check now (a new array). */
+struct value *vm_allowed_operations(const char *vm, const struct value *rec);
 /* Recomputes allowed_operations of a VM inside t. */
 int vm_update_allowed(struct store_txn *t, const char *vm, struct xc_error *err);
 

@@ -11,11 +11,16 @@
   pam_user      a throwaway local account (useradd + chpasswd) for PAM logins
                 over TCP; deleted at the end of the run.
   dm            the datamodel parsed from dm/def/*.def.
+  xo_client     tests/clients with its node_modules installed (`npm ci` once
+                per run, skipped when they already match package-lock.json):
+                the path of xo_check.mjs, Xen Orchestra's xen-api client.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 import subprocess
 
 import pytest
@@ -135,3 +140,33 @@ def pam_user():
         yield name, password
     finally:
         subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def xo_client():
+    """Installs tests/clients' pinned npm packages once: `npm ci`, unless
+    node_modules already holds exactly what package-lock.json pins (npm's
+    own node_modules/.package-lock.json), so runs after the first need no
+    network.  Skips only when node or npm is not installed."""
+    clients = xconlib.REPO / "tests" / "clients"
+    for tool in ("node", "npm"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (tools/install-deps installs nodejs and npm)")
+
+    def installed():
+        try:
+            want = json.loads((clients / "package-lock.json").read_text())["packages"]
+            have = json.loads((clients / "node_modules" / ".package-lock.json").read_text())["packages"]
+        except (OSError, ValueError, KeyError):
+            return False
+        want = {k: v.get("version") for k, v in want.items() if k}
+        return want == {k: v.get("version") for k, v in have.items()}
+
+    if not installed():
+        p = subprocess.run(["npm", "ci", "--prefix", str(clients), "--no-audit", "--no-fund", "--prefer-offline"],
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            pytest.fail(f"npm ci --prefix tests/clients failed ({p.returncode}):\n{p.stdout[-3000:]}{p.stderr[-3000:]}",
+                        pytrace=False)
+        assert installed(), "npm ci did not install what package-lock.json pins"
+    return clients / "xo_check.mjs"

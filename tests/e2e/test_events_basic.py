@@ -153,7 +153,7 @@ def test_from_times_out_with_new_token(engine, actor):
     elapsed = time.monotonic() - t0
     assert r["events"] == []
     assert isinstance(r["token"], str) and r["token"]
-    assert 0.9 <= elapsed < 3.0, f"event.from with timeout 1.0 returned after {elapsed:.2f}s"
+    assert 0.9 <= elapsed < 4.0, f"event.from with timeout 1.0 returned after {elapsed:.2f}s"
     # an int timeout is accepted too
     r = actor.call("event.from", ["pool_patch"], r["token"], 0)
     assert r["events"] == []
@@ -165,7 +165,7 @@ def test_from_add_mod_del_and_coalescing(engine, actor):
     actor.call("network.set_name_label", net, "evf-2")
     t0 = time.monotonic()
     r = actor.call("event.from", ["network"], tok, 5.0)
-    assert time.monotonic() - t0 < 2.0, "event.from must return as soon as something changed"
+    assert time.monotonic() - t0 < 3.0, "event.from must return as soon as something changed"
     mine = [e for e in r["events"] if e["ref"] == net]
     assert len(mine) == 1, f"one entry per object: {mine}"
     assert mine[0]["operation"] == "add" and mine[0]["snapshot"]["name_label"] == "evf-2"

@@ -52,6 +52,14 @@ class World:
             "HVM_boot_params": {}, "platform": {}, "PCI_bus": "", "other_config": {}, "recommendations": "",
         }
 
+    def bare_sr(self):
+        """A new SR record without PBDs (SR.introduce records one without
+        touching storage)."""
+        types = self.s.call("SR.get_supported_types")
+        typ = "file" if "file" in types else types[0]
+        return self.s.call("SR.introduce", "", "e2e-bare-sr-" + secrets.token_hex(3), "for PBD.create", typ,
+                           "user", False, {})
+
     def create(self, cname):
         s = self.s
         if cname == "VM":
@@ -63,8 +71,9 @@ class World:
                 "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []})
         if cname == "VBD":
             return s.call("VBD.create", {
+                # RO, so set_type may turn it into a CD (VBD_CDS_MUST_BE_READONLY)
                 "VM": self.create("VM"), "VDI": self.create("VDI"), "userdevice": "0", "bootable": False,
-                "mode": "RW", "type": "Disk", "unpluggable": True, "empty": False, "other_config": {},
+                "mode": "RO", "type": "Disk", "unpluggable": True, "empty": False, "other_config": {},
                 "qos_algorithm_type": "", "qos_algorithm_params": {}})
         if cname == "VIF":
             return s.call("VIF.create", {
@@ -75,7 +84,8 @@ class World:
                 "name_label": "e2e-net-" + secrets.token_hex(3), "name_description": "", "MTU": "1500",
                 "other_config": {}, "bridge": "", "tags": []})
         if cname == "PBD":
-            return s.call("PBD.create", {"host": self.host, "SR": self.sr,
+            # a host has one PBD per SR (PBD_EXISTS): a PBD needs an SR of its own
+            return s.call("PBD.create", {"host": self.host, "SR": self.bare_sr(),
                                          "device_config": {"location": "/nonexistent/e2e"}, "other_config": {}})
         if cname == "console":
             return s.call("console.create", {"VM": self.create("VM"), "other_config": {}})
@@ -217,7 +227,7 @@ def test_generated_messages(cname, root, world, listed, dm):
         orig = root.call(f"{cname}.get_{f.name}", obj)
         setter = f"set_{f.name}"
         if setter in gen:
-            newv = sample(f.type, orig, world)
+            newv = sample(f.type, orig, world, field=(cname, f.name))
             assert call(setter, obj, newv) == "", f"{cname}.{setter} must return void (empty string)"
             got = root.call(f"{cname}.get_{f.name}", obj)
             assert norm(got) == norm(newv), f"{cname}.{setter}({newv!r}) then get gives {got!r}"
@@ -257,7 +267,8 @@ def _bogus_calls(cname, gen, call, fails, bogus, foreign):
             for r in (bogus, foreign):
                 fails(name, r, code="HANDLE_INVALID", params=[cname, r])
         elif kind == "set":
-            fails(name, bogus, sample(f.type, None, None), code="HANDLE_INVALID", params=[cname, bogus])
+            fails(name, bogus, sample(f.type, None, None, field=(cname, f.name)), code="HANDLE_INVALID",
+                  params=[cname, bogus])
         elif kind == "add_to":
             fails(name, bogus, "k", "v", code="HANDLE_INVALID", params=[cname, bogus])
         elif kind == "remove_from":
@@ -323,8 +334,16 @@ def norm(v):
     return v
 
 
-def sample(t, orig, world, key=False):
-    """A valid value of type t, different from orig."""
+# Fields whose values the engine checks beyond their type: a valid sample.
+FIELD_SAMPLES = {
+    ("VBD", "userdevice"): lambda orig: "7" if orig != "7" else "8",  # a free disk slot of a PV VM
+}
+
+
+def sample(t, orig, world, key=False, field=None):
+    """A valid value of type t (of field (class, name) if given), different from orig."""
+    if field in FIELD_SAMPLES:
+        return FIELD_SAMPLES[field](orig)
     k = t[0]
     tag = secrets.token_hex(3)
     if k == "string":

@@ -63,7 +63,9 @@ def test_failed_login_does_not_hold_up_other_logins(engine, pam_user):
     elapsed = time.monotonic() - t0
     bad.join(30)
     assert REF_RE.fullmatch(ref)
-    assert elapsed < 1.0, f"a good login took {elapsed:.2f}s while another client's login was failing"
+    # PAM's own failure delay (pam_unix: 2 s +-25 %) held inside a global
+    # lock would make this >= 1.5 s; hashing takes ~0.1 s
+    assert elapsed < 1.5, f"a good login took {elapsed:.2f}s while another client's login was failing"
 
 
 @pytest.mark.parametrize("args", [(), ("root",)])

@@ -113,7 +113,9 @@ def test_derived_fields_survive_restart(make_engine):
     sr = s.call("pool.get_default_SR", s.call("pool.get_all")[0])
     vdi = s.call("VDI.create", {"name_label": "derived-vdi", "SR": sr, "virtual_size": "1048576", "type": "user",
                                 "sharable": False, "read_only": False, "other_config": {}})
-    objs = [("VM", vm), ("VM", tmpl), ("VDI", vdi)]
+    flipped = s.call("VM.create", {"name_label": "derived-flipped"})
+    s.call("VM.set_is_a_template", flipped, True)  # a setter changes what is allowed too
+    objs = [("VM", vm), ("VM", tmpl), ("VM", flipped), ("VDI", vdi)]
     before = {r: (s.call(f"{c}.get_allowed_operations", r), s.call(f"{c}.get_current_operations", r))
               for c, r in objs}
     e.restart()

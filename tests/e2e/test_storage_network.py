@@ -128,6 +128,19 @@ def new_vif(x, vm, net, device="1", mac="", other_config=None, mtu="1500"):
                          "qos_algorithm_params": {}})
 
 
+def enable_when_up(x, host):
+    """host.enable once a rebooted host is back (HOST_OFFLINE until then)."""
+    def attempt():
+        try:
+            x.host.enable(host)
+            return True
+        except Failure as f:
+            if f.code != "HOST_OFFLINE":
+                raise
+            return False
+    wait_for(attempt, timeout=60, what="the host to come back")
+
+
 def physical_pif(x, host):
     for ref, r in x.PIF.get_all_records().items():
         if r["host"] == host and r["physical"] and r["VLAN"] == "-1":
@@ -219,7 +232,7 @@ def test_new_disk_hot_plugged_into_running_vm(eng, x):
     expect_failure(x.VBD.plug, vbd, code="DEVICE_ALREADY_ATTACHED", params=[vbd])
     # In use by a running VM: the disk and its SR stay.
     expect_failure(x.VDI.destroy, vdi, code="VDI_IN_USE", params=[vdi, "destroy"])
-    expect_failure(x.VDI.resize, vdi, 2 * GiB, code="VDI_IN_USE", params=[vdi, "resize"])
+    expect_failure(x.VDI.resize, vdi, str(2 * GiB), code="VDI_IN_USE", params=[vdi, "resize"])
     f = expect_failure(x.VBD.destroy, vbd, code="OPERATION_NOT_ALLOWED")
     assert "still attached" in f.params[0]
     assert "destroy" not in x.VDI.get_allowed_operations(vdi)
@@ -267,9 +280,10 @@ def test_vbd_rules(eng, x):
     expect_failure(new_vbd, x, vm, vdi, used, code="DEVICE_ALREADY_EXISTS", params=[used])
     expect_failure(new_vbd, x, vm, vdi, "xvd" + "abcdefgh"[int(used)], code="DEVICE_ALREADY_EXISTS")
     expect_failure(new_vbd, x, vm, vdi, "disk-seven", code="ILLEGAL_VBD_DEVICE")
-    expect_failure(new_vbd, x, vm, NULL_REF, "3", type="CD", mode="RW", empty=True,
+    expect_failure(lambda: new_vbd(x, vm, NULL_REF, "3", type="CD", mode="RW", empty=True),
                    code="VBD_CDS_MUST_BE_READONLY", params=[])
-    expect_failure(new_vbd, x, vm, NULL_REF, "3", type="Disk", empty=True, code="VBD_NOT_REMOVABLE_MEDIA")
+    expect_failure(lambda: new_vbd(x, vm, NULL_REF, "3", type="Disk", empty=True),
+                   code="VBD_NOT_REMOVABLE_MEDIA", params=["in constructor"])
     expect_failure(new_vbd, x, vm, "OpaqueRef:nonsense", "3", code="HANDLE_INVALID")
     expect_failure(new_vbd, x, NULL_REF, vdi, "3", code="HANDLE_INVALID", params=["VM", NULL_REF])
 
@@ -325,13 +339,13 @@ def test_vdi_operations(eng, x):
     assert_true_to_file(x, vdi)
     assert int(x.VDI.get_physical_utilisation(vdi)) > 0
 
-    x.VDI.resize(vdi, 32 << 20)
+    x.VDI.resize(vdi, str(32 << 20))
     assert os.stat(path).st_size == 32 << 20
     assert_true_to_file(x, vdi)
-    x.VDI.resize(vdi, 8 << 20)
+    x.VDI.resize(vdi, str(8 << 20))
     assert os.stat(path).st_size == 8 << 20
     assert_true_to_file(x, vdi)
-    expect_failure(x.VDI.resize, vdi, -5, code="DISK_SIZE_INVALID", params=["-5"])
+    expect_failure(x.VDI.resize, vdi, "-5", code="DISK_SIZE_INVALID", params=["-5"])
 
     # Watch the operations come and go on the record.
     ev = eng.local_session()
@@ -382,7 +396,7 @@ def test_vdi_operations(eng, x):
     assert x.VDI.get_name_label(vdi) == "renamed" and x.VDI.get_sharable(vdi) is True
     x.VDI.set_read_only(vdi, True)
     assert "resize" not in x.VDI.get_allowed_operations(vdi)
-    expect_failure(x.VDI.resize, vdi, 1 << 20, code="VDI_READONLY", params=[vdi])
+    expect_failure(x.VDI.resize, vdi, str(1 << 20), code="VDI_READONLY", params=[vdi])
     x.VDI.set_read_only(vdi, False)
     for v in (vdi, back, snap):
         p = vdi_path(x, v)
@@ -711,7 +725,7 @@ def test_host_disable_reboot_takes_guests_down(fresh):
     assert x.VBD.get_currently_attached(vbd) is False
     assert x.host.get_current_operations(host) == {}
 
-    x.host.enable(host)
+    enable_when_up(x, host)
     assert x.host.get_enabled(host) is True
     assert x.host_metrics.get_live(x.host.get_metrics(host)) is True
     x.VM.start(running, False, False)
@@ -741,7 +755,7 @@ def test_evacuate_moves_guests_to_another_host(fresh):
     x.host.evacuate(other)
     assert x.VM.get_resident_on(vm) == master and x.VM.get_power_state(vm) == "Running"
     x.host.reboot(other)
-    x.host.enable(other)
+    enable_when_up(x, other)
     # With the only other host disabled, there is nowhere to go.
     x.host.disable(other)
     expect_failure(x.host.assert_can_evacuate, master, code="NO_HOSTS_AVAILABLE")

@@ -23,7 +23,7 @@ def host(root):
 def test_async_create_and_destroy(engine, root, host, dm):
     t0 = time.monotonic()
     task = root.call("Async.VM.create", {"name_label": "async-vm", "VCPUs_max": "2"})
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 3.0
     assert REF_RE.fullmatch(task), task
     rec = root.call("task.get_record", task)
     dm.check_record("task", rec)

@@ -10,7 +10,7 @@ import xml.parsers.expat
 
 import pytest
 
-from xconlib import DATETIME_RE, REF_RE, decode_reply, expect_failure, new_ref, unwrap, xml_call, xs
+from xconlib import DATETIME_RE, REF_RE, Failure, decode_reply, expect_failure, new_ref, unwrap, xml_call, xs
 
 HEAD = b'<?xml version="1.0"?><methodResponse><params><param>'
 TAIL = b"</param></params></methodResponse>"
@@ -576,6 +576,37 @@ def test_valid_chunked_request(engine, root):
     finally:
         conn.close()
     check_alive(engine, root)
+
+
+@pytest.mark.parametrize("how", ["xml-base64", "json-controls"])
+def test_odd_strings_come_back_well_formed(engine, root, vm, how):
+    """Bytes that are not valid UTF-8 (a <base64> param) or control
+    characters (legal in JSON, not in XML 1.0) may be stored; every reply
+    that carries them must still be well-formed XML and valid JSON."""
+    if how == "xml-base64":
+        import base64
+        enc = base64.b64encode(b"\xff\xfe\x01\x00ok\xc3\x28").decode()
+        r = raw_call(engine, "VM.set_name_description", xs(root.ref), xs(vm), f"<value><base64>{enc}</base64></value>")
+        try:
+            assert unwrap(decode_reply(check_xml_reply(r))) == ""
+        except Failure:
+            pass  # refusing such a string is fine too
+    else:
+        jc = engine.json()
+        jc.call("VM.set_name_description", root.ref, vm, "a\u0001b\u001fc\ufffe")
+        jc.close()
+    r = raw_call(engine, "VM.get_name_description", xs(root.ref), xs(vm))
+    body = check_xml_reply(r)
+    p = xml.parsers.expat.ParserCreate()
+    p.Parse(body, True)
+    r = raw_call(engine, "VM.get_record", xs(root.ref), xs(vm))
+    xml.parsers.expat.ParserCreate().Parse(check_xml_reply(r), True)
+    jc = engine.json()
+    status, headers, data = jc.post(json.dumps({"method": "VM.get_record", "params": [root.ref, vm], "id": 1}))
+    data.decode("utf-8")  # strict: valid UTF-8
+    json.loads(data)
+    jc.close()
+    root.call("VM.set_name_description", vm, "")
 
 
 def test_http_1_0_request(engine, root):

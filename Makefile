@@ -54,7 +54,8 @@ deps:
 $(B)/libxcon.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BIN_DIR)/xcon: $(XCON_OBJ) $(B)/libxcon.a
 	@mkdir -p $(@D)
@@ -72,9 +73,12 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
+# Until the TUI lands (a later issue), `make run` runs the engine in the
+# foreground on the simulated host, serving the API on its socket and :8080.
 run: all
 	@mkdir -p $(HOME)/.local/state/xcon
-	bin/xcon --state-dir $(HOME)/.local/state/xcon --socket $(HOME)/.local/state/xcon/xcon.sock
+	bin/xcon --headless --backend sim --state-dir $(HOME)/.local/state/xcon \
+	  --socket $(HOME)/.local/state/xcon/xcon.sock --listen 127.0.0.1:8080
 
 unit: all asan
 	@tools/run-unit build build-asan

@@ -43,6 +43,8 @@ struct options {
 	unsigned sim_hosts;
 	unsigned session_timeout_s;
 	unsigned auth_fail_delay_ms;
+	unsigned event_buffer;
+	unsigned workers;
 	enum log_level log_level;
 	bool sync_full;
 };
@@ -60,6 +62,8 @@ static const char usage_text[] =
 	"  --sim-hosts N            hosts in the simulated pool (default 1)\n"
 	"  --session-timeout SECS   expire idle sessions after SECS (default 24 h)\n"
 	"  --auth-fail-delay MS     pause before answering a failed login (default 3000)\n"
+	"  --event-buffer N         events kept for event.next/event.from (default 10000)\n"
+	"  --workers N              threads running Async tasks (default 16)\n"
 	"  --log-level LEVEL        error, warn, info or debug (default info)\n"
 	"  --sync full|normal       fsync every commit, or leave it to SQLite (default full)\n"
 	"  --help                   show this help\n"
@@ -90,7 +94,7 @@ static const struct {
 };
 
 enum { OPT_STATE_DIR = 256, OPT_SOCKET, OPT_LISTEN, OPT_BACKEND, OPT_SIM_HOSTS, OPT_SESSION_TIMEOUT,
-       OPT_AUTH_FAIL_DELAY, OPT_LOG_LEVEL, OPT_SYNC, OPT_HEADLESS, OPT_HELP, OPT_VERSION };
+       OPT_AUTH_FAIL_DELAY, OPT_EVENT_BUFFER, OPT_WORKERS, OPT_LOG_LEVEL, OPT_SYNC, OPT_HEADLESS, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "headless", no_argument, NULL, OPT_HEADLESS },
@@ -103,6 +107,8 @@ static const struct option long_options[] = {
 	{ "auth-fail-delay", required_argument, NULL, OPT_AUTH_FAIL_DELAY },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "sync", required_argument, NULL, OPT_SYNC },
+	{ "event-buffer", required_argument, NULL, OPT_EVENT_BUFFER },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -157,6 +163,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_AUTH_FAIL_DELAY:
 			o->auth_fail_delay_ms = parse_unsigned("auth-fail-delay", optarg, 0, 600000);
 			break;
+		case OPT_EVENT_BUFFER: o->event_buffer = parse_unsigned("event-buffer", optarg, 16, 10000000); break;
+		case OPT_WORKERS: o->workers = parse_unsigned("workers", optarg, 1, 1024); break;
 		case OPT_LOG_LEVEL: {
 			size_t i = 0;
 			while (i < ARRAY_SIZE(log_levels) && strcmp(log_levels[i].name, optarg) != 0)
@@ -255,6 +263,8 @@ static int run_headless(const struct options *o)
 		.sim_hosts = o->sim_hosts,
 		.session_timeout_s = o->session_timeout_s,
 		.auth_fail_delay_ms = o->auth_fail_delay_ms,
+		.event_buffer = o->event_buffer,
+		.workers = o->workers,
 		.sync_full = o->sync_full,
 		.encode_result = xmlrpc_value_fragment,
 	};

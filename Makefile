@@ -25,7 +25,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 B ?= build
 ifeq ($(B),build-asan)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDSAN := -fsanitize=address,undefined
+# libcrypt linked up front: ASan intercepts crypt_r, and would find no real
+# one when PAM loads pam_unix.so (and with it libcrypt) later.
+LDSAN := -fsanitize=address,undefined -Wl,--no-as-needed -lcrypt
 endif
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)

@@ -35,6 +35,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#define WINDOWS 5 /* measuring windows of the get loop */
+
 static const char *uri;
 static long server_pid;
 
@@ -182,7 +184,20 @@ static void run_get(long conns, long ndomains, double warm, double secs)
 	for (long k = 0; k < conns; k++)
 		c0 += atomic_load(&jobs[k].calls);
 	double t0 = now_s(), cli0 = proc_cpu_us(getpid()), srv0 = proc_cpu_us(server_pid);
-	sleep_s(secs);
+	/* the same windows as bench/xmlrpc_client's get: the median is the figure */
+	double wrate[WINDOWS], wt = t0;
+	unsigned long wc = c0;
+	for (int w = 0; w < WINDOWS; w++) {
+		sleep_s(secs / WINDOWS);
+		unsigned long cn = 0;
+		for (long k = 0; k < conns; k++)
+			cn += atomic_load(&jobs[k].calls);
+		double tn = now_s();
+		wrate[w] = (double)(cn - wc) / (tn - wt);
+		wc = cn;
+		wt = tn;
+	}
+	qsort(wrate, WINDOWS, sizeof(double), cmp_double);
 	double t1 = now_s(), cli1 = proc_cpu_us(getpid()), srv1 = proc_cpu_us(server_pid);
 	for (long k = 0; k < conns; k++)
 		c1 += atomic_load(&jobs[k].calls);
@@ -194,8 +209,10 @@ static void run_get(long conns, long ndomains, double warm, double secs)
 		fprintf(stderr, "libvirt_client: no get completed\n");
 		exit(1);
 	}
-	printf("RESULT lv_get conns=%ld domains=%ld calls=%.0f secs=%.3f rate=%.0f cli_us=%.1f srv_us=%.1f\n", conns,
-	       ndomains, calls, t1 - t0, calls / (t1 - t0), (cli1 - cli0) / calls, (srv1 - srv0) / calls);
+	printf("RESULT lv_get conns=%ld domains=%ld calls=%.0f secs=%.3f rate=%.0f rate_min=%.0f rate_max=%.0f rate_all=%.0f "
+	       "cli_us=%.1f srv_us=%.1f\n",
+	       conns, ndomains, calls, t1 - t0, wrate[WINDOWS / 2], wrate[0], wrate[WINDOWS - 1], calls / (t1 - t0),
+	       (cli1 - cli0) / calls, (srv1 - srv0) / calls);
 	fflush(stdout);
 	free(jobs);
 }

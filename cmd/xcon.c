@@ -296,6 +296,7 @@ static int run_headless(const struct options *o)
 	pthread_t watchdog;
 	if (pthread_create(&watchdog, NULL, second_signal_main, &stop) == 0)
 		pthread_detach(watchdog);
+	engine_interrupt(e); /* blocked event calls return, so connections drain */
 	rpc_server_stop(srv);
 	engine_close(e);
 	log_info("stopped");

@@ -109,6 +109,14 @@ int dev_vm_domain(struct op_ctx *c, struct store_txn *t, const char *vm, struct 
 	return 0;
 }
 
+bool dev_vm_still_on(struct store_txn *t, const char *vm, uint32_t domid)
+{
+	struct xc_error ignore = XC_ERROR_INIT;
+	XC_AUTOVALUE *r = store_get_record(t, cls_of("VM"), vm, &ignore);
+	xc_error_clear(&ignore);
+	return r && dev_vm_has_domain(r) && (uint32_t)rec_int(r, "domid") == domid;
+}
+
 void dev_backend_failure(struct xc_error *err, int n, const char *what, const char *detail)
 {
 	char code[48];
@@ -529,6 +537,17 @@ int dev_update_vm_devices(struct store_txn *t, const char *vm, struct xc_error *
 	for (size_t i = 0; i < value_len(vifs); i++)
 		if (dev_update_allowed(t, "VIF", value_str(value_array_at(vifs, i)), err) < 0)
 			return -1;
+	return 0;
+}
+
+int dev_update_all(struct store_txn *t, struct xc_error *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
+		XC_AUTOVALUE *all = store_get_all(t, cls_of(classes[i].cls));
+		for (size_t k = 0; k < value_len(all); k++)
+			if (dev_update_allowed(t, classes[i].cls, value_str(value_array_at(all, k)), err) < 0)
+				return -1;
+	}
 	return 0;
 }
 

@@ -58,6 +58,10 @@ int dev_update_sr_chain(struct store_txn *t, const char *sr, struct xc_error *er
  * VM power-state change calls (vm_state.c). */
 int dev_update_vm_devices(struct store_txn *t, const char *vm, struct xc_error *err);
 
+/* For every object of those classes: at start, once the records are in
+ * line with the backend (reconcile.c). */
+int dev_update_all(struct store_txn *t, struct xc_error *err);
+
 /* True if the VM record is Running or Paused (it has a domain). */
 bool dev_vm_has_domain(const struct value *vm_rec);
 /* The first VBD through which a VM with a domain (resident on host, unless
@@ -87,6 +91,9 @@ char *dev_file_location(const struct value *device_config, bool must_exist, stru
 /* SR_BACKEND_FAILURE_<n> ["", what, detail], as storage drivers report. */
 void dev_backend_failure(struct xc_error *err, int n, const char *what, const char *detail);
 
+/* True if vm still runs as domain domid (it did not stop, or restart as
+ * another domain, while a device was being hot-plugged). */
+bool dev_vm_still_on(struct store_txn *t, const char *vm, uint32_t domid);
 /* The refs of class cls whose field equals v (a new array). */
 struct value *dev_find(struct store_txn *t, const char *cls, const char *field, const char *v);
 

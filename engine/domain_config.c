@@ -1,6 +1,7 @@
 /* Building a hypervisor domain configuration from records (see
  * domain_config.h). */
 #include "domain_config.h"
+#include "netconf.h"
 #include "vdi_file.h"
 
 #include <stdio.h>
@@ -66,13 +67,6 @@ int domain_disk_of(struct store_txn *t, const char *vbd, bool hvm, struct hv_dis
 	return 0;
 }
 
-/* The other_config keys the SDK guide lists for network devices. */
-static bool is_device_setting(const char *key)
-{
-	return strncmp(key, "ethtool-", 8) == 0 || strcmp(key, "mtu") == 0 || strcmp(key, "promiscuous") == 0 ||
-	       strcmp(key, "static-routes") == 0;
-}
-
 int domain_vif_of(struct store_txn *t, const char *vif, struct hv_vif *v, struct xc_error *err)
 {
 	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VIF"), vif, err);
@@ -89,7 +83,7 @@ int domain_vif_of(struct store_txn *t, const char *vif, struct hv_vif *v, struct
 	v->mtu = (unsigned)rec_int(rec, "MTU");
 	const struct value *oc = rec_get(rec, "other_config");
 	for (size_t i = 0; i < value_len(oc); i++) {
-		if (!is_device_setting(oc->u.st.m[i].key))
+		if (!netconf_is_setting(oc->u.st.m[i].key))
 			continue;
 		v->settings = xreallocarray(v->settings, v->nsettings + 1, sizeof(*v->settings));
 		v->settings[v->nsettings].key = xstrdup(oc->u.st.m[i].key);

@@ -85,6 +85,15 @@ fail:
 	return NULL;
 }
 
+void engine_interrupt(struct engine *e)
+{
+	if (!e)
+		return;
+	e->stopping = true;
+	if (e->events)
+		events_wake_all(e->events);
+}
+
 void engine_close(struct engine *e)
 {
 	if (!e)

@@ -42,6 +42,9 @@ struct engine_opts {
 /* Opens (creating and populating on first start) the engine's state.
  * Returns NULL with err set when the state cannot be opened. */
 struct engine *engine_open(const struct engine_opts *opts, struct xc_error *err);
+/* Starts shutting down: every blocked event call returns SESSION_INVALID
+ * now, so listeners can drain their connections before engine_close. */
+void engine_interrupt(struct engine *e);
 /* Finishes running tasks' bookkeeping and closes the store; NULL is fine. */
 void engine_close(struct engine *e);
 

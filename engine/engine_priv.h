@@ -72,6 +72,8 @@ int hooks_before_destroy(struct op_ctx *c, struct store_txn *t, const struct dm_
 			 const char *ref, struct xc_error *err);
 int hooks_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f,
 		     const char *ref, const struct value *v, struct xc_error *err);
+int hooks_after_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+		    struct xc_error *err);
 
 /* Small helpers used everywhere. */
 struct value *void_result(void);
@@ -91,6 +93,8 @@ int set_float(struct store_txn *t, const struct dm_class *c, const char *ref, co
 	      double v, struct xc_error *err);
 int set_value(struct store_txn *t, const struct dm_class *c, const char *ref, const char *field,
 	      const struct value *v, struct xc_error *err);
+/* 0 if ref is an object of class cls, else -1 with HANDLE_INVALID [cls, ref]. */
+int ref_check(struct engine *e, const char *cls, const char *ref, struct xc_error *err);
 /* The class named, which must exist (a programming error otherwise). */
 const struct dm_class *cls_of(const char *name);
 

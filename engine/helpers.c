@@ -86,3 +86,14 @@ int set_float(struct store_txn *t, const struct dm_class *c, const char *ref, co
 	XC_AUTOVALUE *val = value_new_float(v);
 	return set_value(t, c, ref, field, val, err);
 }
+
+int ref_check(struct engine *e, const char *cls, const char *ref, struct xc_error *err)
+{
+	struct store_txn *t = store_read(e->store);
+	bool ok = store_exists(t, cls_of(cls), ref);
+	store_commit(t, NULL);
+	if (ok)
+		return 0;
+	xc_error_set(err, XC_ERR_HANDLE_INVALID, cls, ref ? ref : "");
+	return -1;
+}

@@ -38,3 +38,10 @@ int hooks_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_fiel
 	const struct class_hooks *h = hooks_for(f->cls);
 	return h && h->before_set ? h->before_set(c, t, f, ref, v, err) : 0;
 }
+
+int hooks_after_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+		    struct xc_error *err)
+{
+	const struct class_hooks *h = hooks_for(f->cls);
+	return h && h->after_set ? h->after_set(c, t, f, ref, err) : 0;
+}

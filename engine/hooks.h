@@ -13,6 +13,10 @@ struct class_hooks {
 	int (*before_destroy)(struct op_ctx *c, struct store_txn *t, const char *ref, struct xc_error *err);
 	int (*before_set)(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
 			  const struct value *v, struct xc_error *err);
+	/* After a generated set/add/remove wrote the field (derived state, e.g.
+	 * allowed_operations, follows it). */
+	int (*after_set)(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+			 struct xc_error *err);
 };
 
 

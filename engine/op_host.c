@@ -336,7 +336,10 @@ static struct value *power_off(struct op_ctx *c, const char *host, bool reboot, 
 	struct store_txn *t = store_write(c->e->store);
 	XC_AUTOVALUE *rec = store_get_record(t, cls_of("host"), host, err);
 	int rc = rec ? set_live(t, rec, false, err) : -1;
-	rc = rc == 0 ? store_commit(t, err) : (store_abort(t), -1);
+	if (rc == 0)
+		rc = store_commit(t, err);
+	else
+		store_abort(t);
 	if (rc == 0 && !hv) {
 		xc_error_set(err, XC_ERR_HOST_OFFLINE, host);
 		rc = -1;

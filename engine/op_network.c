@@ -111,5 +111,9 @@ static int network_before_set(struct op_ctx *c, struct store_txn *t, const struc
 	return 0;
 }
 
-const struct class_hooks hooks_network = { "network", network_before_create, network_before_destroy,
-					   network_before_set };
+const struct class_hooks hooks_network = {
+	.cls = "network",
+	.before_create = network_before_create,
+	.before_destroy = network_before_destroy,
+	.before_set = network_before_set,
+};

@@ -83,7 +83,11 @@ static int pbd_before_destroy(struct op_ctx *c, struct store_txn *t, const char 
 	return store_exists(t, cls_of("SR"), sr) ? sr_allowed_with(t, sr, NULL, pbd, err) : 0;
 }
 
-const struct class_hooks hooks_PBD = { "PBD", pbd_before_create, pbd_before_destroy, NULL };
+const struct class_hooks hooks_PBD = {
+	.cls = "PBD",
+	.before_create = pbd_before_create,
+	.before_destroy = pbd_before_destroy,
+};
 
 /* ---- plug / unplug ---- */
 

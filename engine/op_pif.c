@@ -48,7 +48,10 @@ static int pif_before_set(struct op_ctx *c, struct store_txn *t, const struct dm
 	return 0;
 }
 
-const struct class_hooks hooks_PIF = { "PIF", NULL, NULL, pif_before_set };
+const struct class_hooks hooks_PIF = {
+	.cls = "PIF",
+	.before_set = pif_before_set,
+};
 
 /* ---- shared pieces ---- */
 

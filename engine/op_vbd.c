@@ -126,8 +126,9 @@ static int vbd_before_create(struct op_ctx *c, struct store_txn *t, struct value
 	XC_AUTOVALUE *vmr = store_get_record(t, cls_of("VM"), vm, err);
 	if (!vmr)
 		return -1;
-	const char *type = *rec_str(rec, "type") ? rec_str(rec, "type") : "Disk";
-	const char *mode = *rec_str(rec, "mode") ? rec_str(rec, "mode") : "RW";
+	/* type and mode are there: the constructor defaults them. */
+	const char *type = rec_str(rec, "type");
+	const char *mode = rec_str(rec, "mode");
 	bool cd = strcmp(type, "CD") == 0;
 	const char *vdi = rec_str(rec, "VDI");
 	bool empty = rec_bool(rec, "empty");
@@ -139,7 +140,7 @@ static int vbd_before_create(struct op_ctx *c, struct store_txn *t, struct value
 			return -1;
 		}
 	} else if (cd) {
-		/* An empty drive: no VDI, whatever was sent. */
+		/* An empty drive: no VDI, whatever was sent.  (vdi dangles now.) */
 		empty = true;
 		value_struct_set(rec, "VDI", value_new_string(REF_NULL));
 	} else {
@@ -151,8 +152,6 @@ static int vbd_before_create(struct op_ctx *c, struct store_txn *t, struct value
 		return -1;
 	value_struct_set(rec, "userdevice", value_new_string(dev));
 	value_struct_set(rec, "empty", value_new_bool(empty));
-	value_struct_set(rec, "type", value_new_string(type));
-	value_struct_set(rec, "mode", value_new_string(mode));
 	/* Creating changes nothing in a running guest: plug does. */
 	value_struct_set(rec, "currently_attached", value_new_bool(false));
 	value_struct_set(rec, "device", value_new_string(""));
@@ -191,8 +190,6 @@ static int vbd_before_set(struct op_ctx *c, struct store_txn *t, const struct dm
 	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VBD"), vbd, err);
 	if (!rec)
 		return -1;
-	XC_AUTOVALUE *next = value_copy(rec);
-	value_struct_set(next, f->name, value_ref((struct value *)v));
 	if (strcmp(f->name, "userdevice") == 0) {
 		const char *vm = rec_str(rec, "VM");
 		XC_AUTOVALUE *vmr = store_get_record(t, cls_of("VM"), vm, err);
@@ -217,14 +214,23 @@ static int vbd_before_set(struct op_ctx *c, struct store_txn *t, const struct dm
 			return -1;
 		}
 	}
-	/* unpluggable and type decide unplug, insert and eject. */
-	XC_AUTOVALUE *allowed = dev_allowed_of(t, "VBD", vbd, next);
-	if (value_equal(allowed, rec_get(rec, "allowed_operations")))
-		return 0;
-	return set_value(t, cls_of("VBD"), vbd, "allowed_operations", allowed, err);
+	return 0;
 }
 
-const struct class_hooks hooks_VBD = { "VBD", vbd_before_create, vbd_before_destroy, vbd_before_set };
+/* unpluggable and type decide unplug, insert and eject. */
+static int vbd_after_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *vbd,
+			 struct xc_error *err)
+{
+	return dev_update_allowed(t, "VBD", vbd, err);
+}
+
+const struct class_hooks hooks_VBD = {
+	.cls = "VBD",
+	.before_create = vbd_before_create,
+	.before_destroy = vbd_before_destroy,
+	.before_set = vbd_before_set,
+	.after_set = vbd_after_set,
+};
 
 /* ---- attaching ---- */
 
@@ -282,18 +288,23 @@ static int attachable(struct op_ctx *c, struct store_txn *t, const char *vbd, co
 struct attach_arg {
 	bool attached;
 	bool hvm;
+	uint32_t domid; /* the domain the device was added to */
 };
 
 static int apply_attached(struct op_ctx *c, struct store_txn *t, const char *vbd, void *arg, struct xc_error *err)
 {
 	const struct attach_arg *a = arg;
 	const struct dm_class *k = cls_of("VBD");
-	if (set_bool(t, k, vbd, "currently_attached", a->attached, err) < 0)
+	XC_AUTOVALUE *rec = store_get_record(t, k, vbd, err);
+	if (!rec)
 		return -1;
-	if (a->attached) {
-		XC_AUTOVALUE *ud = store_get_field(t, dm_field_find(k, "userdevice"), vbd, err);
-		XC_AUTOFREE char *dev = ud ? domain_vbd_device(value_str(ud), a->hvm) : NULL;
-		if (!dev || set_str(t, k, vbd, "device", dev, err) < 0)
+	/* A guest that stopped meanwhile took the device with it. */
+	bool attached = a->attached && dev_vm_still_on(t, rec_str(rec, "VM"), a->domid);
+	if (set_bool(t, k, vbd, "currently_attached", attached, err) < 0)
+		return -1;
+	if (attached) {
+		XC_AUTOFREE char *dev = domain_vbd_device(rec_str(rec, "userdevice"), a->hvm);
+		if (set_str(t, k, vbd, "device", dev, err) < 0)
 			return -1;
 	}
 	return dev_update_vbd_chain(t, vbd, err);
@@ -317,12 +328,13 @@ struct value *op_VBD_plug(struct op_ctx *c, struct value *const *args, struct xc
 		return NULL;
 	struct hv *hv = NULL;
 	uint32_t domid = 0;
-	struct attach_arg a = { true, false };
+	struct attach_arg a = { true, false, 0 };
 	struct hv_disk d;
 	memset(&d, 0, sizeof(d));
 	struct store_txn *t = store_read(c->e->store);
 	XC_AUTOVALUE *vm = store_get_field(t, dm_field_find(cls_of("VBD"), "VM"), vbd, err);
 	int rc = vm ? dev_vm_domain(c, t, value_str(vm), &hv, &domid, &a.hvm, err) : -1;
+	a.domid = domid;
 	if (rc == 0)
 		rc = domain_disk_of(t, vbd, a.hvm, &d, err);
 	store_commit(t, NULL);
@@ -350,7 +362,7 @@ static struct value *unplug(struct op_ctx *c, const char *vbd, const char *op, s
 		return NULL;
 	struct hv *hv = NULL;
 	uint32_t domid = 0;
-	struct attach_arg a = { false, false };
+	struct attach_arg a = { false, false, 0 };
 	struct store_txn *t = store_read(c->e->store);
 	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VBD"), vbd, err);
 	int rc = rec ? dev_vm_domain(c, t, rec_str(rec, "VM"), &hv, &domid, &a.hvm, err) : -1;

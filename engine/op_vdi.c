@@ -22,11 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../util/log.h"
 #include "../util/uuid.h"
 #include "../util/xalloc.h"
 
-#define LOG_MODULE "storage"
 /* Sparse disks may exceed the SR, but not absurdly (as vdi_file.c). */
 #define OVERCOMMIT 64
 
@@ -169,7 +167,11 @@ static int vdi_before_destroy(struct op_ctx *c, struct store_txn *t, const char 
 	return sr_totals_adjust(t, rec_str(rec, "SR"), -rec_int(rec, "virtual_size"), 0, err);
 }
 
-const struct class_hooks hooks_VDI = { "VDI", vdi_before_create, vdi_before_destroy, NULL };
+const struct class_hooks hooks_VDI = {
+	.cls = "VDI",
+	.before_create = vdi_before_create,
+	.before_destroy = vdi_before_destroy,
+};
 
 /* ---- resize ---- */
 

@@ -191,16 +191,29 @@ static int vif_before_set(struct op_ctx *c, struct store_txn *t, const struct dm
 	return 0;
 }
 
-const struct class_hooks hooks_VIF = { "VIF", vif_before_create, vif_before_destroy, vif_before_set };
+const struct class_hooks hooks_VIF = {
+	.cls = "VIF",
+	.before_create = vif_before_create,
+	.before_destroy = vif_before_destroy,
+	.before_set = vif_before_set,
+};
 
 /* ---- plug / unplug ---- */
 
-static bool attached_yes = true, attached_no = false;
+struct attach_arg {
+	bool attached;
+	uint32_t domid; /* the domain the device was added to */
+};
 
 static int apply_attached(struct op_ctx *c, struct store_txn *t, const char *vif, void *arg, struct xc_error *err)
 {
-	const bool *attached = arg;
-	return set_bool(t, cls_of("VIF"), vif, "currently_attached", *attached, err);
+	const struct attach_arg *a = arg;
+	XC_AUTOVALUE *vm = store_get_field(t, dm_field_find(cls_of("VIF"), "VM"), vif, err);
+	if (!vm)
+		return -1;
+	/* A guest that stopped meanwhile took the device with it. */
+	bool attached = a->attached && dev_vm_still_on(t, value_str(vm), a->domid);
+	return set_bool(t, cls_of("VIF"), vif, "currently_attached", attached, err);
 }
 
 static struct value *abandon(struct op_ctx *c, const char *vif, const char *key)
@@ -234,7 +247,8 @@ struct value *op_VIF_plug(struct op_ctx *c, struct value *const *args, struct xc
 	domain_vif_clear(&v);
 	if (rc < 0)
 		return abandon(c, vif, key);
-	return dev_op_end(c, "VIF", vif, key, apply_attached, &attached_yes, err) < 0 ? NULL : void_result();
+	struct attach_arg a = { true, domid };
+	return dev_op_end(c, "VIF", vif, key, apply_attached, &a, err) < 0 ? NULL : void_result();
 }
 
 static struct value *unplug(struct op_ctx *c, const char *vif, bool force, struct xc_error *err)
@@ -256,7 +270,8 @@ static struct value *unplug(struct op_ctx *c, const char *vif, bool force, struc
 	}
 	if (rc < 0)
 		return abandon(c, vif, key);
-	return dev_op_end(c, "VIF", vif, key, apply_attached, &attached_no, err) < 0 ? NULL : void_result();
+	struct attach_arg a = { false, domid };
+	return dev_op_end(c, "VIF", vif, key, apply_attached, &a, err) < 0 ? NULL : void_result();
 }
 
 struct value *op_VIF_unplug(struct op_ctx *c, struct value *const *args, struct xc_error *err)

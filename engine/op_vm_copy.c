@@ -1,6 +1,7 @@
 /* VMs as records: create and destroy rules, clone, copy, snapshot and
  * provision (the disks a template's other_config:disks describes). */
 #include "ops.h"
+#include "dev_ops.h"
 #include "hooks.h"
 #include "vdi_file.h"
 #include "vm_ops.h"
@@ -120,7 +121,19 @@ static int vm_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_
 	return memory_ok(next, err);
 }
 
-const struct class_hooks hooks_VM = { "VM", vm_before_create, vm_before_destroy, vm_before_set };
+static int vm_after_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *vm,
+			struct xc_error *err)
+{
+	return vm_update_allowed(t, vm, err);
+}
+
+const struct class_hooks hooks_VM = {
+	.cls = "VM",
+	.before_create = vm_before_create,
+	.before_destroy = vm_before_destroy,
+	.before_set = vm_before_set,
+	.after_set = vm_after_set,
+};
 
 /* ---- clone / copy / snapshot ---- */
 
@@ -226,7 +239,7 @@ static char *copy_vm(struct op_ctx *c, struct store_txn *t, const char *vm, cons
 			goto fail;
 		free(nvr);
 	}
-	if (vm_update_allowed(t, copy, err) < 0)
+	if (vm_update_allowed(t, copy, err) < 0 || dev_update_vm_devices(t, copy, err) < 0)
 		goto fail;
 	return copy;
 fail:
@@ -372,6 +385,8 @@ struct value *op_VM_provision(struct op_ctx *c, struct value *const *args, struc
 	}
 	if (rc == 0)
 		rc = set_bool(t, cls_of("VM"), vm, "is_a_template", false, err);
+	if (rc == 0)
+		rc = dev_update_vm_devices(t, vm, err);
 	/* All disks or none: a failed or cancelled provision leaves no files. */
 	if (rc < 0)
 		store_abort(t);

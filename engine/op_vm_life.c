@@ -148,13 +148,8 @@ struct value *op_VM_start(struct op_ctx *c, struct value *const *args, struct xc
 
 struct value *op_VM_start_on(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	struct store_txn *t = store_read(c->e->store);
-	bool ok = store_exists(t, cls_of("host"), value_str(args[1]));
-	store_commit(t, NULL);
-	if (!ok) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", value_str(args[1]));
+	if (ref_check(c->e, "host", value_str(args[1]), err) < 0)
 		return NULL;
-	}
 	return start(c, value_str(args[0]), value_str(args[1]), args[2]->u.b, "start_on", err);
 }
 
@@ -477,13 +472,8 @@ struct value *op_VM_resume(struct op_ctx *c, struct value *const *args, struct x
 
 struct value *op_VM_resume_on(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	struct store_txn *t = store_read(c->e->store);
-	bool ok = store_exists(t, cls_of("host"), value_str(args[1]));
-	store_commit(t, NULL);
-	if (!ok) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", value_str(args[1]));
+	if (ref_check(c->e, "host", value_str(args[1]), err) < 0)
 		return NULL;
-	}
 	return resume(c, value_str(args[0]), value_str(args[1]), args[2]->u.b, "resume_on", err);
 }
 
@@ -590,6 +580,18 @@ struct value *op_VM_power_state_reset(struct op_ctx *c, struct value *const *arg
 
 /* ---- guests acting on their own ---- */
 
+static bool owns_domain_outcome(const struct value *current)
+{
+	static const char *const owners[] = { "start", "start_on", "clean_shutdown", "clean_reboot",
+					      "hard_shutdown", "hard_reboot", "suspend", "resume", "resume_on",
+					      "pool_migrate", "power_state_reset", NULL };
+	for (size_t i = 0; i < value_len(current); i++)
+		for (const char *const *o = owners; *o; o++)
+			if (strcmp(value_str(current->u.st.m[i].val), *o) == 0)
+				return true;
+	return false;
+}
+
 void vm_react(struct engine *e, struct hv *hv, const struct hv_event *ev)
 {
 	struct store_txn *t = store_read(e->store);
@@ -598,8 +600,9 @@ void vm_react(struct engine *e, struct hv *hv, const struct hv_event *ev)
 	XC_AUTOVALUE *rec = vm ? store_get_record(t, cls_of("VM"), vm, &err) : NULL;
 	store_commit(t, NULL);
 	xc_error_clear(&err);
-	/* An operation of ours in flight on the VM handles its own outcome. */
-	if (!rec || value_len(rec_get(rec, "current_operations")) ||
+	/* An operation of ours that stops or replaces the domain handles its
+	 * own outcome; others (send_sysrq, pause...) do not, so react. */
+	if (!rec || owns_domain_outcome(rec_get(rec, "current_operations")) ||
 	    (uint32_t)rec_int(rec, "domid") != ev->domid ||
 	    (strcmp(rec_str(rec, "power_state"), "Running") != 0 && strcmp(rec_str(rec, "power_state"), "Paused") != 0))
 		return;

@@ -110,9 +110,9 @@ static int do_set_field(struct op_ctx *c, struct store_txn *t, struct value *con
 		xc_error_set(err, XC_ERR_HANDLE_INVALID, f->cls->name, ref);
 		return -1;
 	}
-	if (hooks_before_set(c, t, f, ref, args[1], err) < 0)
+	if (hooks_before_set(c, t, f, ref, args[1], err) < 0 || store_set(t, f, ref, args[1], err) < 0)
 		return -1;
-	return store_set(t, f, ref, args[1], err);
+	return hooks_after_set(c, t, f, ref, err);
 }
 
 static struct value *uuid_of(struct store_txn *t, const struct dm_class *cls, const char *ref)
@@ -179,6 +179,8 @@ static int do_edit(struct op_ctx *c, struct store_txn *t, struct value *const *a
 		rc = hooks_before_set(c, t, f, ref, next, err);
 		if (rc == 0)
 			rc = store_set(t, f, ref, next, err);
+		if (rc == 0)
+			rc = hooks_after_set(c, t, f, ref, err);
 	}
 	value_unref(next);
 	return rc;

@@ -14,6 +14,7 @@
 #include "engine_priv.h"
 #include "vm_state.h"
 #include "vm_life.h"
+#include "dev_ops.h"
 
 #include <errno.h>
 #include <string.h>
@@ -152,6 +153,30 @@ struct reactions {
 	bool stopping, started;
 };
 
+/* The host went down (GONE) or finished booting (RUNNING). */
+static void host_react(struct engine *e, struct hv *hv, const struct hv_event *ev)
+{
+	const char *host = NULL;
+	for (unsigned i = 0; i < e->nhosts; i++)
+		if (e->hvs[i] == hv)
+			host = e->host_refs[i];
+	if (!host)
+		return;
+	bool live = ev->state == HV_STATE_RUNNING;
+	struct xc_error err = XC_ERROR_INIT;
+	struct store_txn *t = store_write(e->store);
+	XC_AUTOVALUE *m = store_get_field(t, dm_field_find(cls_of("host"), "metrics"), host, &err);
+	if (m && store_exists(t, cls_of("host_metrics"), value_str(m)) &&
+	    set_bool(t, cls_of("host_metrics"), value_str(m), "live", live, &err) == 0 &&
+	    (!live || host_metrics_refresh(e, t, host, &err) == 0)) {
+		store_commit(t, &err);
+		log_info("host %s is %s", host, live ? "up" : "down");
+	} else {
+		store_abort(t);
+	}
+	xc_error_clear(&err);
+}
+
 static void *reactions_main(void *arg)
 {
 	struct engine *e = arg;
@@ -167,7 +192,10 @@ static void *reactions_main(void *arg)
 		if (!r->head)
 			r->tail = NULL;
 		pthread_mutex_unlock(&r->lock);
-		vm_react(e, x->hv, &x->ev);
+		if (x->ev.domid == 0)
+			host_react(e, x->hv, &x->ev);
+		else
+			vm_react(e, x->hv, &x->ev);
 		free(x);
 		pthread_mutex_lock(&r->lock);
 	}
@@ -216,7 +244,10 @@ void engine_hv_event(struct engine *e, struct hv *hv, const struct hv_event *ev)
 	log_debug("domain %u (%s): state %d reason %d", ev->domid, ev->uuid, ev->state, ev->reason);
 	domwatch_post(e->domwatch, hv, ev);
 	struct reactions *r = e->reactions;
-	if (!r || ev->domid == 0 || ev->state == HV_STATE_RUNNING || ev->state == HV_STATE_PAUSED)
+	/* Guests that stop need a reaction; the host itself (domid 0) going
+	 * down or coming back changes host_metrics.live.  Either way the work
+	 * runs on the reaction thread, never on the backend's. */
+	if (!r || (ev->domid != 0 && (ev->state == HV_STATE_RUNNING || ev->state == HV_STATE_PAUSED)))
 		return;
 	struct reaction *x = xcalloc(1, sizeof(*x));
 	x->hv = hv;
@@ -282,6 +313,8 @@ int engine_reconcile(struct engine *e, struct xc_error *err)
 	}
 	for (unsigned i = 0; i < e->nhosts && rc == 0; i++)
 		rc = host_metrics_refresh(e, t, e->host_refs[i], err);
+	if (rc == 0)
+		rc = dev_update_all(t, err);
 	for (unsigned i = 0; i < e->nhosts; i++)
 		free(doms[i]);
 	free(doms);

@@ -40,7 +40,10 @@ static struct conn *conn_open(struct store *s, bool writer, struct xc_error *err
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
 		 "PRAGMA cache_size=-8000; %s",
-		 s->sync_full ? "FULL" : "NORMAL", writer ? "" : "PRAGMA query_only=1;");
+		 s->sync_full ? "FULL" : "NORMAL",
+		 /* The writer never checkpoints: that fsync would stall every
+		  * writer queued behind it.  The checkpointer thread does it. */
+		 writer ? "PRAGMA wal_autocheckpoint=0;" : "PRAGMA query_only=1;");
 	char *msg = NULL;
 	if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		xc_error_internal(err, "cannot set up database %s: %s", s->path, msg ? msg : "?");
@@ -231,6 +234,35 @@ static int load_counts(struct store *s, struct xc_error *err)
 	return 0;
 }
 
+/* Folds the WAL into the database once a second (PASSIVE: never waits for
+ * readers or the writer), and at once when the WAL grows large.  Running on
+ * its own connection keeps its fsyncs off the commit path. */
+static void *checkpointer_main(void *arg)
+{
+	struct store *s = arg;
+	struct xc_error err = XC_ERROR_INIT;
+	struct conn *c = conn_open(s, false, &err);
+	xc_error_clear(&err);
+	if (c)
+		sqlite3_exec(c->db, "PRAGMA query_only=0", NULL, NULL, NULL);
+	pthread_mutex_lock(&s->ckpt_lock);
+	while (!s->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_lock, &until);
+		if (s->stopping || !c)
+			continue;
+		pthread_mutex_unlock(&s->ckpt_lock);
+		int log = 0, done = 0;
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		pthread_mutex_lock(&s->ckpt_lock);
+	}
+	pthread_mutex_unlock(&s->ckpt_lock);
+	conn_close(c);
+	return NULL;
+}
+
 struct store *store_open(const char *path, bool sync_full, struct xc_error *err)
 {
 	dm_init();
@@ -249,6 +281,9 @@ struct store *store_open(const char *path, bool sync_full, struct xc_error *err)
 	s->next_event_id = next ? strtoull(next, NULL, 10) : 1;
 	if (s->next_event_id == 0)
 		s->next_event_id = 1;
+	pthread_mutex_init(&s->ckpt_lock, NULL);
+	pthread_cond_init(&s->ckpt_cond, NULL);
+	s->checkpointer_started = pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0;
 	return s;
 }
 
@@ -256,6 +291,15 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	if (s->checkpointer_started) {
+		pthread_mutex_lock(&s->ckpt_lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->ckpt_cond);
+		pthread_mutex_unlock(&s->ckpt_lock);
+		pthread_join(s->checkpointer, NULL);
+		pthread_cond_destroy(&s->ckpt_cond);
+		pthread_mutex_destroy(&s->ckpt_lock);
+	}
 	for (unsigned i = 0; i < s->nreaders; i++)
 		conn_close(s->all_readers[i]);
 	free(s->all_readers);

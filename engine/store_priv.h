@@ -47,6 +47,12 @@ struct store {
 	uint64_t *counts;           /* per class; atomics */
 	store_publisher publish;
 	void *publish_cookie;
+	/* WAL checkpoints run here, off the write path (see store.c). */
+	pthread_t checkpointer;
+	bool checkpointer_started;
+	bool stopping;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
 };
 
 struct pending {

@@ -125,6 +125,11 @@ static void run(struct tasks *ts, struct task *task)
 	struct op_ctx c = { .e = e, .msg = task->msg, .cc = &task->cc, .session = task->session, .task = task };
 	struct xc_error err = XC_ERROR_INIT;
 	struct value *result = engine_run(&c, task->args, &err);
+	/* Out of the running set before the record says finished, so a cancel
+	 * never lands on a task that has already ended. */
+	pthread_mutex_lock(&ts->lock);
+	strmap_del(&ts->running, task->ref);
+	pthread_mutex_unlock(&ts->lock);
 	struct finish f = { 0 };
 	char *frag = NULL;
 	if (result) {
@@ -160,9 +165,8 @@ static void *worker_main(void *arg)
 			ts->tail = NULL;
 		pthread_mutex_unlock(&ts->lock);
 		run(ts, t);
-		pthread_mutex_lock(&ts->lock);
-		strmap_del(&ts->running, t->ref);
 		task_free(t);
+		pthread_mutex_lock(&ts->lock);
 	}
 	pthread_mutex_unlock(&ts->lock);
 	return NULL;
@@ -353,21 +357,22 @@ struct value *op_task_cancel(struct op_ctx *c, struct value *const *args, struct
 	store_commit(t, NULL);
 	if (!rec)
 		return NULL;
+	/* Held across the write: the worker takes the task out of the running
+	 * set under this lock before recording its end, so the mark below can
+	 * never land after that end. */
 	pthread_mutex_lock(&ts->lock);
 	struct task *task = strmap_get(&ts->running, ref);
-	if (task)
+	int rc = -1;
+	if (task) {
 		__atomic_store_n(&task->cancel, true, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&ts->lock);
-	if (!task) {
-		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED,
-			     strcmp(rec_str(rec, "status"), "pending") == 0
-				     ? "This task cannot be cancelled"
-				     : "The task has already finished");
-		return NULL;
+		rc = write_fields(c->e, ref, err, mark_cancelling, NULL);
 	}
-	if (write_fields(c->e, ref, err, mark_cancelling, NULL) < 0)
-		return NULL;
-	return void_result();
+	pthread_mutex_unlock(&ts->lock);
+	if (!task)
+		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED,
+			     strcmp(rec_str(rec, "status"), "pending") == 0 ? "This task cannot be cancelled"
+									    : "The task has already finished");
+	return rc < 0 ? NULL : void_result();
 }
 
 struct value *op_task_destroy(struct op_ctx *c, struct value *const *args, struct xc_error *err)

@@ -1,5 +1,6 @@
 /* Sparse-file VDIs (see vdi_file.h). */
 #include "vdi_file.h"
+#include "dev_ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,13 +110,8 @@ char *vdi_file_create(struct store_txn *t, const char *sr, const struct vdi_spec
 	value_struct_add(rec, "managed", value_new_bool(true));
 	if (spec->other_config)
 		value_struct_add(rec, "other_config", value_copy(spec->other_config));
-	struct value *ops = value_new_array(6);
-	const char *allowed[] = { "clone", "copy", "resize", "snapshot", "destroy", "forget", NULL };
-	for (const char **p = allowed; *p; p++)
-		value_array_push_string(ops, *p);
-	value_struct_add(rec, "allowed_operations", ops);
 	char *ref = store_create(t, cls_of("VDI"), NULL, rec, err);
-	if (!ref || sr_file_refresh(t, sr, err) < 0) {
+	if (!ref || dev_update_allowed(t, "VDI", ref, err) < 0 || sr_file_refresh(t, sr, err) < 0) {
 		unlink(path);
 		free(ref);
 		return NULL;
@@ -236,7 +232,8 @@ int vdi_file_refresh(struct store_txn *t, const char *vdi, struct xc_error *err)
 		xc_error_set(err, XC_ERR_VDI_MISSING, "", vdi);
 		return -1;
 	}
-	if (set_int(t, cls_of("VDI"), vdi, "physical_utilisation", (int64_t)st.st_blocks * 512, err) < 0)
+	if (set_int(t, cls_of("VDI"), vdi, "physical_utilisation", (int64_t)st.st_blocks * 512, err) < 0 ||
+	    set_int(t, cls_of("VDI"), vdi, "virtual_size", (int64_t)st.st_size, err) < 0)
 		return -1;
 	return 0;
 }

@@ -68,17 +68,21 @@ static const struct op_rule *rule_of(const char *op)
 	return NULL;
 }
 
-/* "halted,suspended": the lowercase list xapi puts in VM_BAD_POWER_STATE. */
+/* "halted, suspended": the lowercase list xapi puts in VM_BAD_POWER_STATE,
+ * in xapi's order. */
 static void expected_states(unsigned states, char *out, size_t n)
 {
-	static const char *const names[] = { "halted", "running", "paused", "suspended" };
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} order[] = { { H, "halted" }, { P, "paused" }, { S, "suspended" }, { R, "running" } };
 	out[0] = '\0';
-	for (int i = 0; i < 4; i++) {
-		if (!(states & (1u << i)))
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (!(states & order[i].bit))
 			continue;
 		if (out[0])
-			strncat(out, ",", n - strlen(out) - 1);
-		strncat(out, names[i], n - strlen(out) - 1);
+			strncat(out, ", ", n - strlen(out) - 1);
+		strncat(out, order[i].name, n - strlen(out) - 1);
 	}
 }
 

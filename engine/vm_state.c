@@ -6,6 +6,7 @@
 
 #include "../util/uuid.h"
 #include "../util/xalloc.h"
+#include "dev_ops.h"
 #include "domain_config.h"
 
 static int set_attached(struct store_txn *t, const char *vm, const char *cls, bool attached, bool hvm,
@@ -93,7 +94,8 @@ int vm_state_halted(struct engine *e, struct store_txn *t, const char *vm, struc
 	    set_str(t, c, vm, "resident_on", REF_NULL, err) < 0 ||
 	    set_str(t, c, vm, "scheduled_to_be_resident_on", REF_NULL, err) < 0 ||
 	    set_attached(t, vm, "VBD", false, false, err) < 0 || set_attached(t, vm, "VIF", false, false, err) < 0 ||
-	    drop_consoles(t, vm, err) < 0 || metrics_update(t, rec, false, 0, 0, err) < 0)
+	    drop_consoles(t, vm, err) < 0 || metrics_update(t, rec, false, 0, 0, err) < 0 ||
+	    dev_update_vm_devices(t, vm, err) < 0)
 		return -1;
 	return was_on ? host_metrics_refresh(e, t, was_on, err) : 0;
 }
@@ -128,7 +130,8 @@ int vm_state_running(struct engine *e, struct store_txn *t, const char *vm, cons
 		free(ref);
 	}
 	if (metrics_update(t, rec, true, (uint64_t)rec_int(rec, "memory_dynamic_max"),
-			   (unsigned)rec_int(rec, "VCPUs_at_startup"), err) < 0)
+			   (unsigned)rec_int(rec, "VCPUs_at_startup"), err) < 0 ||
+	    dev_update_vm_devices(t, vm, err) < 0)
 		return -1;
 	return host_metrics_refresh(e, t, host, err);
 }
@@ -142,5 +145,5 @@ int vm_state_suspended(struct engine *e, struct store_txn *t, const char *vm, co
 	if (set_str(t, c, vm, "power_state", "Suspended", err) < 0 ||
 	    set_str(t, c, vm, "suspend_VDI", suspend_vdi, err) < 0)
 		return -1;
-	return 0;
+	return dev_update_vm_devices(t, vm, err);
 }

@@ -12,6 +12,7 @@
 #include "hv_sim_priv.h"
 
 #include "../util/log.h"
+#include "../util/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,13 +95,16 @@ void hv_sim_console_close(struct sim_dom *d)
 	if (c->slave >= 0)
 		close(c->slave);
 	c->master = c->slave = -1;
-	buf_free(&c->out);
+	free(c->ring);
+	c->ring = NULL;
+	c->head = c->queued = 0;
+	buf_free(&c->batch);
 }
 
 void hv_sim_console_update(struct sim_dom *d)
 {
 	struct sim_console *c = &d->con;
-	if (c->master < 0)
+	if (c->master < 0 || c->slave < 0)   /* closed, or given up after hang-ups */
 		return;
 	if (!c->loop) {
 		if (hv_sim_loop_watch(d->host, d, EPOLL_CTL_ADD, 0) < 0) {
@@ -110,35 +114,41 @@ void hv_sim_console_update(struct sim_dom *d)
 		c->loop = d->host;
 		c->mask = 0;
 	}
-	uint32_t want = (d->state != HV_STATE_PAUSED ? EPOLLIN : 0) | (c->out.len ? EPOLLOUT : 0);
+	uint32_t want = (d->state != HV_STATE_PAUSED ? EPOLLIN : 0) | (c->queued ? EPOLLOUT : 0);
 	if (want == c->mask)
 		return;
 	if (hv_sim_loop_watch(c->loop, d, EPOLL_CTL_MOD, want) == 0)
 		c->mask = want;
 }
 
-/* Keeps the newest SIM_OUT_MAX bytes. */
+/* Queues output, keeping the newest SIM_OUT_MAX bytes (O(n) whatever
+ * is dropped: a flood costs no more than its own size). */
 static void queue(struct sim_console *c, const char *p, size_t n)
 {
+	if (!c->ring)
+		c->ring = xmalloc(SIM_OUT_MAX);
 	if (n >= SIM_OUT_MAX) {
-		buf_reset(&c->out);
-		buf_add(&c->out, p + n - SIM_OUT_MAX, SIM_OUT_MAX);
-		return;
+		p += n - SIM_OUT_MAX;
+		n = SIM_OUT_MAX;
+		c->head = c->queued = 0;
 	}
-	if (c->out.len + n > SIM_OUT_MAX) {
-		size_t drop = c->out.len + n - SIM_OUT_MAX;
-		memmove(c->out.data, c->out.data + drop, c->out.len - drop);
-		c->out.len -= drop;
+	if (c->queued + n > SIM_OUT_MAX) {
+		size_t drop = c->queued + n - SIM_OUT_MAX;
+		c->head = (c->head + drop) % SIM_OUT_MAX;
+		c->queued -= drop;
 	}
-	buf_add(&c->out, p, n);
+	size_t tail = (c->head + c->queued) % SIM_OUT_MAX;
+	size_t first = n < SIM_OUT_MAX - tail ? n : SIM_OUT_MAX - tail;
+	memcpy(c->ring + tail, p, first);
+	memcpy(c->ring, p + first, n - first);
+	c->queued += n;
 }
 
-void hv_sim_console_write(struct sim_dom *d, const char *p, size_t n)
+/* Writes to the pty what it takes and queues the rest. */
+static void emit(struct sim_dom *d, const char *p, size_t n)
 {
 	struct sim_console *c = &d->con;
-	if (c->master < 0 || !n)
-		return;
-	if (!c->out.len) {
+	if (!c->queued) {
 		ssize_t w = write(c->master, p, n);
 		if (w > 0) {
 			p += w;
@@ -151,16 +161,48 @@ void hv_sim_console_write(struct sim_dom *d, const char *p, size_t n)
 	}
 }
 
+static void batch_flush(struct sim_dom *d)
+{
+	struct sim_console *c = &d->con;
+	if (c->batch.len)
+		emit(d, c->batch.data, c->batch.len);
+	buf_reset(&c->batch);
+}
+
+void hv_sim_console_write(struct sim_dom *d, const char *p, size_t n)
+{
+	struct sim_console *c = &d->con;
+	if (c->master < 0 || !n)
+		return;
+	if (!c->batching) {
+		emit(d, p, n);
+		return;
+	}
+	if (c->batch.len + n > SIM_OUT_MAX)
+		batch_flush(d);
+	if (n > SIM_OUT_MAX)
+		emit(d, p, n);
+	else
+		buf_add(&c->batch, p, n);
+}
+
 static void flush(struct sim_dom *d)
 {
 	struct sim_console *c = &d->con;
-	if (!c->out.len)
-		return;
-	ssize_t w = write(c->master, c->out.data, c->out.len);
-	if (w > 0) {
-		memmove(c->out.data, c->out.data + w, c->out.len - (size_t)w);
-		c->out.len -= (size_t)w;
-		c->out.data[c->out.len] = '\0';
+	while (c->queued) {
+		size_t chunk = c->queued < SIM_OUT_MAX - c->head ? c->queued : SIM_OUT_MAX - c->head;
+		ssize_t w = write(c->master, c->ring + c->head, chunk);
+		if (w <= 0)
+			break;
+		c->head = (c->head + (size_t)w) % SIM_OUT_MAX;
+		c->queued -= (size_t)w;
+		if ((size_t)w < chunk)
+			break;
+	}
+	if (!c->queued) {
+		free(c->ring);
+		c->ring = NULL;
+		c->head = 0;
 	}
 	hv_sim_console_update(d);
 }
@@ -188,9 +230,15 @@ void hv_sim_console_io(struct sim_dom *d, uint32_t events)
 	if (events & EPOLLIN) {
 		char in[4096];
 		ssize_t r = read(c->master, in, sizeof(in));
-		if (r > 0 && d->state == HV_STATE_RUNNING)
+		if (r > 0 && d->state == HV_STATE_RUNNING) {
+			/* What the guest says back (echo, prompts) goes out in one write. */
+			c->batching = true;
 			hv_sim_guest_input(d, in, (size_t)r);
-		else if (r < 0 && errno != EAGAIN && errno != EINTR)
+			c->batching = false;
+			batch_flush(d);
+			if (c->batch.cap > 4096)
+				buf_free(&c->batch);
+		} else if (r < 0 && errno != EAGAIN && errno != EINTR)
 			events |= EPOLLHUP;
 	}
 	if (c->master >= 0 && (events & (EPOLLHUP | EPOLLERR)))

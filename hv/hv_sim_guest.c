@@ -34,9 +34,9 @@
 #define HALT_SECONDS 0.5   /* shutdown request to powered off */
 
 const char hv_sim_guest_kernel[] = "6.1.0-18-amd64";
-static const char kernel_build[] = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)";
-static const char os_pretty[] = "Debian GNU/Linux 12 (bookworm)";
-static const char ok_tag[] = "[\033[0;32m  OK  \033[0m] ";
+const char hv_sim_guest_build[] = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)";
+const char hv_sim_guest_os[] = "Debian GNU/Linux 12 (bookworm)";
+const char hv_sim_guest_ok[] = "[\033[0;32m  OK  \033[0m] ";
 
 static const char *const stage_names[] = {
 	[SIM_GUEST_OFF] = "off", [SIM_GUEST_BOOT] = "boot", [SIM_GUEST_LOGIN] = "login",
@@ -196,99 +196,6 @@ void hv_sim_guest_logout(struct sim_dom *d)
 	prompt(d);
 }
 
-/* The boot log: kernel lines with made-up timestamps, then systemd. */
-static void kline(struct buf *b, double t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void kline(struct buf *b, double t, const char *fmt, ...)
-{
-	buf_printf(b, "[%5u.%06u] ", (unsigned)t, (unsigned)((t - (unsigned)t) * 1e6));
-	va_list ap;
-	va_start(ap, fmt);
-	char line[512];
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	buf_adds(b, line);
-	buf_adds(b, "\r\n");
-}
-
-static char *boot_log(const struct sim_dom *d)
-{
-	struct buf b = BUF_INIT;
-	const char *con = d->hvm ? "ttyS0" : "hvc0";
-	const char *root = "xvda";
-	for (unsigned i = 0; i < d->ndisks; i++) {
-		if (!d->disks[i].cdrom) {
-			root = d->disks[i].vdev;
-			break;
-		}
-	}
-	char cmdline[256];
-	if (d->cmdline && *d->cmdline)
-		snprintf(cmdline, sizeof(cmdline), "%s", d->cmdline);
-	else
-		snprintf(cmdline, sizeof(cmdline), "root=/dev/%s1 ro console=%s quiet", root, con);
-	for (char *p = cmdline; *p; p++)
-		if (!isprint((unsigned char)*p))
-			*p = '?';
-	unsigned long long kb = (unsigned long long)(d->memory / 1024);
-
-	kline(&b, 0, "Linux version %s (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) "
-	      "12.2.0, GNU ld (GNU Binutils for Debian) 2.40) %s", hv_sim_guest_kernel, kernel_build);
-	kline(&b, 0, "Command line: %s", cmdline);
-	kline(&b, 0, "x86/fpu: x87 FPU will use FXSAVE");
-	kline(&b, 0, "Released 0 page(s)");
-	kline(&b, 0, "BIOS-provided physical RAM map:");
-	kline(&b, 0, "Xen: [mem 0x0000000000000000-0x%016llx] usable", (unsigned long long)d->memory - 1);
-	kline(&b, 0, "NX (Execute Disable) protection: active");
-	kline(&b, 0, "Hypervisor detected: Xen %s", d->hvm ? "HVM" : "PV");
-	kline(&b, 0, "Booting paravirtualized kernel on Xen%s", d->hvm ? " HVM" : "");
-	kline(&b, 0, "Xen version: 4.17.0 (preserve-AD)");
-	kline(&b, 0, "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:%u nr_cpu_ids:%u nr_node_ids:1",
-	      d->vcpus_max, d->vcpus_max);
-	kline(&b, 0, "Kernel command line: %s", cmdline);
-	kline(&b, 0.004123, "Memory: %lluK/%lluK available (14336K kernel code, 2303K rwdata, "
-	      "8968K rodata, 2796K init, 3512K bss)", kb * 24 / 25, kb);
-	kline(&b, 0.008301, "SMP: Allowing %u CPUs, %u hotplug CPUs", d->vcpus_max, d->vcpus_max - d->vcpus);
-	kline(&b, 0.012410, "xen:events: Using FIFO-based ABI");
-	kline(&b, 0.016822, "clocksource: xen: mask: 0xffffffffffffffff max_cycles: 0x1cd42e4dffb, "
-	      "max_idle_ns: 881590591483 ns");
-	kline(&b, 0.052117, "smp: Brought up 1 node, %u CPUs", d->vcpus);
-	kline(&b, 0.121003, "devtmpfs: initialized");
-	kline(&b, 0.184550, "xen:grant_table: Grant tables using version 1 layout");
-	kline(&b, 0.243918, "NET: Registered PF_INET protocol family");
-	kline(&b, 0.391210, "xen_netfront: Initialising Xen virtual ethernet driver");
-	for (unsigned i = 0; i < d->ndisks; i++)
-		kline(&b, 0.402 + i * 0.003, d->disks[i].cdrom ? "blkfront: %s: removable media (cdrom)"
-		      : "blkfront: %s: flush diskcache: enabled; persistent grants: enabled; indirect "
-		      "descriptors: enabled; bounce buffer: disabled;", d->disks[i].vdev);
-	for (unsigned i = 0; i < d->nvifs; i++)
-		kline(&b, 0.45 + i * 0.002, "xen_netfront: eth%s: MAC %s", d->vifs[i].devid, d->vifs[i].mac);
-	kline(&b, 0.522309, "Freeing unused kernel image (initmem) memory: 2796K");
-	kline(&b, 0.601877, "Run /init as init process");
-	kline(&b, 1.104418, "EXT4-fs (%s1): mounted filesystem with ordered data mode. Quota mode: none.", root);
-	kline(&b, 1.296420, "systemd[1]: systemd 252.22-1~deb12u1 running in system mode (+PAM +AUDIT "
-	      "+SELINUX +APPARMOR +IMA +SMACK +SECCOMP +GCRYPT -GNUTLS +OPENSSL +ACL +BLKID +CURL)");
-	kline(&b, 1.301234, "systemd[1]: Detected virtualization xen.");
-	kline(&b, 1.302200, "systemd[1]: Detected architecture x86-64.");
-	buf_printf(&b, "\r\nWelcome to \033[1m%s\033[0m!\r\n\r\n", os_pretty);
-	kline(&b, 1.310981, "systemd[1]: Hostname set to <%s>.", d->g.host);
-	static const char *const units[] = {
-		"Created slice system-getty.slice - Slice /system/getty.",
-		"Started systemd-journald.service - Journal Service.",
-		"Finished systemd-udev-trigger.service - Coldplug All udev Devices.",
-		"Reached target local-fs.target - Local File Systems.",
-		"Started systemd-timesyncd.service - Network Time Synchronization.",
-		"Started cron.service - Regular background program processing daemon.",
-		"Started systemd-logind.service - User Login Management.",
-		"Finished networking.service - Raise network interfaces.",
-		"Started ssh.service - OpenBSD Secure Shell server.",
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-		buf_printf(&b, "%s%s\r\n", ok_tag, units[i]);
-	buf_printf(&b, "%sStarted serial-getty@%s.service - Serial Getty on %s.\r\n", ok_tag, con, con);
-	buf_printf(&b, "%sReached target multi-user.target - Multi-User System.\r\n", ok_tag);
-	return buf_steal(&b, NULL);
-}
-
 static int64_t scaled(const struct sim_dom *d, double secs)
 {
 	return (int64_t)(secs * d->host->scale * SIM_NS);
@@ -301,7 +208,7 @@ static void boot_start(struct sim_dom *d, int64_t now)
 	g->boot_ns = now;
 	g->uptime_base = 0;
 	free(g->boot);
-	g->boot = boot_log(d);
+	g->boot = hv_sim_boot_log(d);
 	g->boot_pos = 0;
 	unsigned lines = 0;
 	for (const char *p = g->boot; *p; p++)
@@ -318,7 +225,7 @@ void hv_sim_guest_agent(struct sim_dom *d)
 	hv_sim_kvs_set(xs, "attr/PVAddons/MajorVersion", "4");
 	hv_sim_kvs_set(xs, "attr/PVAddons/MinorVersion", "1");
 	hv_sim_kvs_set(xs, "attr/PVAddons/MicroVersion", "0");
-	hv_sim_kvs_set(xs, "data/os_name", os_pretty);
+	hv_sim_kvs_set(xs, "data/os_name", hv_sim_guest_os);
 	hv_sim_kvs_set(xs, "data/os_uname", hv_sim_guest_kernel);
 	hv_sim_kvs_set(xs, "data/os_distro", "debian");
 	hv_sim_kvs_set(xs, "data/os_majorver", "12");
@@ -369,13 +276,13 @@ static void halt_step(struct sim_dom *d, int64_t now)
 	struct sim_guest *g = &d->g;
 	bool reboot = g->halt_reason == HV_SHUTDOWN_REBOOT;
 	if (g->step < ARRAY_SIZE(halt_lines)) {
-		hv_sim_guest_printf(d, "%s%s\r\n", ok_tag, halt_lines[g->step++]);
+		hv_sim_guest_printf(d, "%s%s\r\n", hv_sim_guest_ok, halt_lines[g->step++]);
 		g->act_due = now + scaled(d, HALT_SECONDS / (ARRAY_SIZE(halt_lines) + 2));
 		return;
 	}
 	if (g->step == ARRAY_SIZE(halt_lines)) {
 		g->step++;
-		hv_sim_guest_printf(d, "%s%s\r\n", ok_tag, reboot ? "Finished systemd-reboot.service - System Reboot."
+		hv_sim_guest_printf(d, "%s%s\r\n", hv_sim_guest_ok, reboot ? "Finished systemd-reboot.service - System Reboot."
 				    : "Finished systemd-poweroff.service - System Power Off.");
 		g->act_due = now + scaled(d, HALT_SECONDS / (ARRAY_SIZE(halt_lines) + 2));
 		return;
@@ -531,7 +438,7 @@ static void enter(struct sim_dom *d)
 		break;
 	case SIM_GUEST_PASSWORD:
 		g->stage = SIM_GUEST_SHELL;
-		hv_sim_guest_printf(d, "Linux %s %s %s x86_64\r\n\r\n", g->host, hv_sim_guest_kernel, kernel_build);
+		hv_sim_guest_printf(d, "Linux %s %s %s x86_64\r\n\r\n", g->host, hv_sim_guest_kernel, hv_sim_guest_build);
 		hv_sim_guest_puts(d, "The programs included with the Debian GNU/Linux system are free software;\r\n"
 				  "the exact distribution terms for each program are described in the\r\n"
 				  "individual files in /usr/share/doc/*/copyright.\r\n\r\n"

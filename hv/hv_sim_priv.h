@@ -91,7 +91,10 @@ struct sim_vif {
 struct sim_console {
 	int master, slave;   /* -1 when closed; the slave is held as xenconsoled does */
 	char path[64];       /* the slave, /dev/pts/N */
-	struct buf out;      /* output the pty would not take yet (bounded) */
+	char *ring;          /* output the pty would not take yet: a ring of */
+	size_t head, queued; /* SIM_OUT_MAX bytes, allocated while non-empty */
+	struct buf batch;    /* output gathered while one chunk of input is handled */
+	bool batching;
 	uint32_t mask;       /* epoll events registered */
 	struct sim_host *loop; /* whose epoll it is registered with, NULL if none */
 	unsigned hups;       /* hang-ups recovered from, to give up on a dead pty */
@@ -323,6 +326,12 @@ void hv_sim_guest_agent(struct sim_dom *d);
 const char *hv_sim_guest_stage_name(enum sim_stage s);
 enum sim_stage hv_sim_guest_stage_lookup(const char *name);
 extern const char hv_sim_guest_kernel[];   /* the guest's uname -r */
+extern const char hv_sim_guest_build[];    /* and its uname -v */
+extern const char hv_sim_guest_os[];       /* PRETTY_NAME */
+extern const char hv_sim_guest_ok[];       /* systemd's "[  OK  ] " */
+
+/* hv_sim_boot.c: the boot log, one line per \n (caller frees) */
+char *hv_sim_boot_log(const struct sim_dom *d);
 
 /* hv_sim_shell.c: the guest's shell */
 void hv_sim_shell_run(struct sim_dom *d, char *line);

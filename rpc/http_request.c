@@ -202,7 +202,9 @@ enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *c, const c
 		return answer_other(s, c, url, method);
 	if (*upload_size) {
 		if (cn->body.len + *upload_size > RPC_MAX_BODY) {
-			/* A chunked body that turned out too big. */
+			/* A chunked body that turned out too big.  MHD 0.9.75 will
+			 * not queue a reply before the body is complete, so in
+			 * practice this closes the connection without a 413. */
 			log_debug("%s: request body over %u bytes", cn->origin, RPC_MAX_BODY);
 			return MHD_queue_response(c, MHD_HTTP_CONTENT_TOO_LARGE, s->fixed.too_large);
 		}

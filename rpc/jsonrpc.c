@@ -65,6 +65,30 @@ static struct value *from_json(const json_t *j, unsigned depth)
 	return NULL;
 }
 
+/* jansson has no limit on the number of values, and a 64 MiB body of tiny
+ * ones ("[1,1,1,...") would become gigabytes of json_t and value trees
+ * before anything looked at them.  Counting separators outside strings
+ * bounds that first, far above any real call. */
+static bool too_many_values(const char *s, size_t n)
+{
+	size_t count = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if ((c == ',' || c == '[' || c == '{') && ++count > JSONRPC_MAX_VALUES) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static int invalid(char **detail, const char *msg)
 {
 	*detail = xstrdup(msg);
@@ -110,6 +134,10 @@ int jsonrpc_decode(const char *json, size_t len, struct jsonrpc_request *req, ch
 {
 	memset(req, 0, sizeof(*req));
 	*detail = NULL;
+	if (too_many_values(json, len)) {
+		*detail = xstrdup("the request has too many values");
+		return JSONRPC_INVALID_REQUEST;
+	}
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	if (!root) {

@@ -12,7 +12,8 @@
  *
  * Requests the codec cannot use are answered with JSON-RPC 2.0's own error
  * objects: -32700 "Parse error" (not JSON) and -32600 "Invalid Request" (no
- * method, no id, params not an array), data = [detail], id null.
+ * method, no id, params not an array, too deep or too many values),
+ * data = [detail], id null unless the request's id could be read.
  */
 #ifndef XCON_RPC_JSONRPC_H
 #define XCON_RPC_JSONRPC_H
@@ -26,6 +27,8 @@
 
 /* Deepest array/object nesting accepted, as for XML-RPC. */
 #define JSONRPC_MAX_NESTING 64
+/* Most values in one request (roughly: separators outside strings). */
+#define JSONRPC_MAX_VALUES 400000u
 
 enum jsonrpc_fault {
 	JSONRPC_PARSE_ERROR = -32700,

@@ -213,6 +213,7 @@ def test_sigkill_loses_no_acknowledged_write(make_engine, tmp_path):
                     f"acknowledged name {st['labels'][0]!r} lost: VM is named {rec['name_label']!r}"
                 for k, v in st["keys"].items():
                     assert rec["other_config"].get(k) == v, f"acknowledged other_config {k}={v} lost"
+        print(f"round {rnd}: {sum(len(w.acked) for w in writers)} acknowledged writes all present")
         assert REF_RE.fullmatch(s.ref)
     e.stop()
     assert integrity(e.state_dir / "xcon.db") == [("ok",)]

@@ -10,19 +10,18 @@
 
 What each client does on the wire: /work/shared/reference/clients-and-peers.md
 §A1 and §A2."""
-import http.client
 import os
 import re
-import socket
 import subprocess
 import time
 import xmlrpc.client
 
 import pytest
 
-from xconlib import REF_RE, expect_failure, wait_for
+from xconlib import REF_RE, expect_failure
 
-ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01"}
+# a fixed-size simulated host: the same memory figures on every machine
+ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01", "XCON_SIM_HOST_MEMORY": "32G"}
 
 XO_CHECKS = ["connect", "fetch-all", "list-vms", "error-handle-invalid", "error-method-unknown", "barrier",
              "async-start", "vm-running-in-cache", "error-bad-power-state", "async-error-bad-power-state",
@@ -99,7 +98,6 @@ def test_os_xenapi_over_tcp(engine, root, pam_user, XenAPI, path):
     session.login_with_password(user, password)
     ref = session.handle
     assert REF_RE.fullmatch(ref), ref
-    assert root.call("session.get_this_user", ref) is not None or True
     exercise_os_xenapi(XenAPI, session, root, name)
     session.xenapi.session.logout()
     assert session.handle is None
@@ -140,7 +138,7 @@ def test_os_xenapi_over_the_unix_socket(engine, root, XenAPI, tmp_path):
             session.login_with_password("root", "")
         name = "osx-unix"
         halted_vm(root, name)
-        assert root.call("session.get_is_local_superuser", session.handle, session.handle) is True
+        assert root.client.call("session.get_is_local_superuser", session.handle, session.handle) is True
         exercise_os_xenapi(XenAPI, session, root, name)
         ref = session.handle
         session.logout()
@@ -178,7 +176,4 @@ def test_xen_orchestra_client(engine, root, pam_user, xo_client, transport):
     assert p.returncode == 0, report
     # what it did is visible on the server
     assert root.call("VM.get_power_state", vm) == "Halted"
-    assert set(root.call("task.get_all")) <= tasks_before | set(), "callAsync destroys its tasks"
-    pool = root.call("pool.get_all")[0]
-    assert not [k for k in root.call("pool.get_other_config", pool) if k.startswith("xo:barrier:")], \
-        "barrier() removes its pool.other_config key"
+    assert set(root.call("task.get_all")) <= tasks_before, "callAsync destroys its tasks"

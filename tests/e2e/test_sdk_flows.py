@@ -16,9 +16,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from xconlib import NULL_REF, REF_RE, Failure, expect_failure, wait_for
+from xconlib import NULL_REF, REF_RE, Failure, expect_failure, process_ptys
 
-ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01"}
+# a fixed-size simulated host: the same memory figures on every machine
+ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01", "XCON_SIM_HOST_MEMORY": "32G"}
 EPOCH = "19700101T00:00:00Z"
 
 
@@ -108,6 +109,8 @@ def test_install_and_start_walkthrough(engine):
         assert vbd["VM"] == vm
         assert vbd["bootable"] is (d.get("bootable") == "true")
         assert (vbd["mode"], vbd["type"], vbd["empty"], vbd["currently_attached"]) == ("RW", "Disk", False, False)
+        assert vbd["other_config"].get("owner") == "", "provisioned disks are owned by their VM (xe vm-uninstall)"
+        assert vbd["unpluggable"] is (d.get("type", "system") != "system")
         vdi = x.VDI.get_record(vbd["VDI"])
         assert vdi["virtual_size"] == d.get("size")
         assert vdi["SR"] == default_sr, "sr=\"\" in the disks XML means the pool's default SR"
@@ -127,6 +130,7 @@ def test_install_and_start_walkthrough(engine):
     memory = r["memory_dynamic_max"] if int(r["memory_dynamic_max"]) else r["memory_static_max"]
 
     # --- start
+    ptys = process_ptys(engine.pid)
     t0 = time.time()
     x.VM.start(vm, False, False)
     assert x.VM.get_power_state(vm) == "Running"
@@ -153,7 +157,12 @@ def test_install_and_start_walkthrough(engine):
     expect_failure(x.console.get_record, old_console, code="HANDLE_INVALID", params=["console", old_console])
     suspend_vdi = r["suspend_VDI"]
     assert REF_RE.fullmatch(suspend_vdi), "a suspended VM has its memory image in suspend_VDI"
-    assert x.VDI.get_SR(suspend_vdi) in (x.pool.get_suspend_image_SR(pool), default_sr)
+    image_sr = x.VDI.get_SR(suspend_vdi)
+    assert image_sr in (x.pool.get_suspend_image_SR(pool), default_sr)
+    assert x.VDI.get_type(suspend_vdi) == "suspend"
+    image = os.path.join(sr_dir(x, image_sr), x.VDI.get_location(suspend_vdi))
+    assert os.path.isfile(image) and os.stat(image).st_size > 0, f"no suspend image at {image}"
+    assert process_ptys(engine.pid) == ptys, "a suspended VM's console pty is closed"
     assert r["metrics"] == metrics
     assert "resume" in r["allowed_operations"] and "suspend" not in r["allowed_operations"]
 
@@ -164,6 +173,7 @@ def test_install_and_start_walkthrough(engine):
     assert r["domid"] != domid, "a resumed VM runs in a new domain"
     assert r["suspend_VDI"] == NULL_REF
     expect_failure(x.VDI.get_record, suspend_vdi, code="HANDLE_INVALID", params=["VDI", suspend_vdi])
+    assert not os.path.exists(image), "the suspend image goes once the VM has resumed"
     with engine.guest_console("etchwalk") as con:
         con.shell()
         assert con.run("xenstore-read vm-data/foo") == "bar\n"
@@ -176,8 +186,9 @@ def test_install_and_start_walkthrough(engine):
     check_not_resident(x, vm, host)
     assert "start" in r["allowed_operations"]
     assert r["metrics"] == metrics
-    # the disks stay, with the VM
+    # the disks stay, with the VM; the console pty goes with the domain
     assert len(r["VBDs"]) == len(disks)
+    assert process_ptys(engine.pid) == ptys, "the halted VM's console pty is still open"
 
     s.logout()
     expect_failure(engine.client("unix").call, "VM.get_all", s.ref, code="SESSION_INVALID", params=[s.ref])
@@ -250,7 +261,7 @@ def test_watch_all_events_sees_a_vm_life_in_order(engine):
     x.VM.destroy(vm)
 
     w.join(20)
-    assert not w.is_alive(), f"the watcher never saw the VM's del event; it saw:\n" + "\n".join(w.lines[-30:])
+    assert not w.is_alive(), "the watcher never saw the VM's del event; it saw:\n" + "\n".join(w.lines[-30:])
     assert not w.errors, w.errors
 
     ids = [int(e["id"]) for e in w.events]
@@ -388,6 +399,8 @@ def test_permute_xenmotion_on_a_simulated_pool(make_engine):
                     assert vm not in x.host.get_resident_VMs(other)
             assert re.fullmatch(r"[1-9]\d*", r["domid"]), r["domid"]
             assert len(r["consoles"]) == 1
+            loc = x.console.get_location(r["consoles"][0])
+            assert loc.startswith(f"https://{x.host.get_address(h)}/"), f"console {loc} is not on {h}"
             check_devices_attached(x, vm, True)
         # the guests kept running and still answer on their consoles
         for vm, name in names.items():

@@ -5,6 +5,7 @@ Async.VM.start/clone task records, failures carrying the sync error,
 task.cancel undoing a start, an engine SIGKILLed under a pending task,
 EVENTS_LOST, the event.from token flow Xen Orchestra uses, and events
 reaching listeners on both the unix socket and TCP."""
+import os
 import re
 import threading
 import time
@@ -13,7 +14,8 @@ import pytest
 
 from xconlib import NULL_REF, REF_RE, Failure, expect_failure, wait_for
 
-ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "1"}
+# a fixed-size simulated host: the same memory figures on every machine
+ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "1", "XCON_SIM_HOST_MEMORY": "32G"}
 EPOCH = "19700101T00:00:00Z"
 FRAG_REF = re.compile(r"^<value>(OpaqueRef:[0-9a-f-]{36})</value>$")
 
@@ -53,14 +55,11 @@ def host(root):
 
 def test_async_start_task_record(engine, root, host, dm):
     vm = new_vm(root, "tstart")
-    t0 = time.monotonic()
     task = root.call("Async.VM.start", vm, False, False)
-    returned = time.monotonic() - t0
     assert REF_RE.fullmatch(task), task
     rec = root.call("task.get_record", task)
     dm.check_record("task", rec)
-    assert rec["status"] == "pending", "a ~300 ms start is still pending right after Async returns"
-    assert returned < 0.25, f"Async.VM.start took {returned:.2f}s to return its task"
+    assert rec["status"] == "pending", "Async returns at once: a ~300 ms start is still pending"
     assert rec["name_label"] == "Async.VM.start"
     assert rec["resident_on"] == host
     assert rec["created"].value != EPOCH
@@ -168,7 +167,29 @@ def test_cancel_a_start_leaves_the_vm_halted(root):
     root.call("task.destroy", task)
 
 
-def test_cancel_a_finished_or_unknown_task(root):
+def test_cancel_a_copy_leaves_no_vm_and_no_disk(root):
+    vm = new_vm(root, "tcopy")
+    pool = root.call("pool.get_all")[0]
+    sr = root.call("pool.get_default_SR", pool)
+    sr_dir = root.call("PBD.get_device_config", root.call("SR.get_PBDs", sr)[0])["location"]
+    for attempt in range(5):   # the cancel must land before the copy is done
+        vms, vdis, files = set(root.call("VM.get_all")), set(root.call("VDI.get_all")), set(os.listdir(sr_dir))
+        task = root.call("Async.VM.copy", vm, "tcopy-copy", sr)
+        root.call("task.cancel", task)
+        r = finish(root, task)
+        if r["status"] == "success":
+            continue
+        assert r["status"] == "cancelled", r
+        assert r["error_info"] == ["TASK_CANCELLED", task]
+        assert set(root.call("VM.get_all")) == vms, "a cancelled copy leaves no VM"
+        assert set(root.call("VDI.get_all")) == vdis, "a cancelled copy leaves no VDI"
+        assert set(os.listdir(sr_dir)) == files, "a cancelled copy leaves no disk file"
+        check_vm_settled(root, vm, "Halted")
+        return
+    pytest.skip("five copies finished before their cancel landed")
+
+
+def test_cancel_a_finished_task(root):
     vm = new_vm(root, "tcancel2")
     task = root.call("Async.VM.clone", vm, "tcancel2-copy")
     finish(root, task)
@@ -189,7 +210,7 @@ def test_task_destroy(root):
 
 @pytest.mark.slow
 def test_engine_killed_under_a_pending_task(make_engine):
-    e = make_engine(env={"XCON_SIM_TIME_SCALE": "5"})   # a domain takes ~1.5 s to create
+    e = make_engine(env={**ENGINE_ENV, "XCON_SIM_TIME_SCALE": "5"})   # a domain takes ~1.5 s to create
     s = e.local_session()
     vm = new_vm(s, "tkill")
     task = s.call("Async.VM.start", vm, False, False)
@@ -218,7 +239,7 @@ def test_engine_killed_under_a_pending_task(make_engine):
 def test_events_lost_after_more_than_the_buffer(make_engine, xcon_help):
     if "--event-buffer" not in xcon_help:
         pytest.skip("this xcon build has no --event-buffer option yet")
-    e = make_engine(["--event-buffer", "16", "--sync", "normal"], env={"XCON_SIM_TIME_SCALE": "0.01"})
+    e = make_engine(["--event-buffer", "16", "--sync", "normal"], env={**ENGINE_ENV, "XCON_SIM_TIME_SCALE": "0.01"})
     s = e.local_session()
     w = e.local_session(timeout=15)
     w.call("event.register", ["vm"])

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1192,33 +1193,51 @@ static void test_console_hangup(void **state)
 	hv_close(hv);
 }
 
-/* A guest that stops while its memory copies stays where it was. */
+struct migration {
+	struct hv *from, *to;
+	uint32_t domid, new_domid;
+	int rc;
+	struct xc_error err;
+};
+
+static void *migrate_main(void *arg)
+{
+	struct migration *m = arg;
+	m->rc = hv_domain_migrate(m->from, m->domid, m->to, &m->new_domid, &m->err);
+	return NULL;
+}
+
+/* A guest that crashes while its memory copies stays where it was. */
 static void test_migrate_interrupted(void **state)
 {
 	evlog_reset();
-	struct hv *a = open_sim(0, "0.01", "4G");
-	struct hv *b = open_sim(1, "0.01", "4G");
+	struct hv *a = open_sim(0, "0.1", "4G");   /* a 100 ms migration */
+	struct hv *b = open_sim(1, "0.1", "4G");
 	struct xc_error err = XC_ERROR_INIT;
 	uint32_t d = create(a, "quitter", 256 * MIB);
 	uint64_t fb = host_free(b);
-	assert_int_equal(hv_sim_set_faults(b, "", &err), 0);
-	/* The crash request waits for the loop; the migration sleeps 10 ms. */
-	assert_int_equal(hv_send_sysrq(a, d, 'c', &err), 0);
-	uint32_t nd;
-	int rc = hv_domain_migrate(a, d, b, &nd, &err);
-	assert_true(wait_event(d, HV_STATE_SHUTDOWN, HV_SHUTDOWN_CRASH));
-	if (rc == 0) {
-		/* the crash came after the move: then it is on b */
-		bool found;
-		assert_int_equal(find_dom(b, nd, &found).state, HV_STATE_SHUTDOWN);
-	} else {
-		if (err.code != XC_ERR_VM_MIGRATE_FAILED && err.code != XC_ERR_VM_BAD_POWER_STATE)
-			fail_msg("unexpected %s", xc_error_code_name(err.code));
-		xc_error_clear(&err);
-		assert_true(host_free(b) == fb);
-		bool found;
-		assert_int_equal(find_dom(a, d, &found).state, HV_STATE_SHUTDOWN);
+	struct migration m = { a, b, d, 0, 0, XC_ERROR_INIT };
+	pthread_t th;
+	pthread_create(&th, NULL, migrate_main, &m);
+	/* Once the migration is under way (the domain is busy), crash it. */
+	for (;;) {
+		char *dump = hv_sim_debug_dump(a);
+		bool busy = strstr(dump, "busy=migrate") != NULL;
+		free(dump);
+		if (busy)
+			break;
+		sched_yield();
 	}
+	assert_int_equal(hv_send_sysrq(a, d, 'c', &err), 0);
+	assert_true(wait_event(d, HV_STATE_SHUTDOWN, HV_SHUTDOWN_CRASH));
+	pthread_join(th, NULL);
+	assert_int_equal(m.rc, -1);
+	assert_int_equal(m.err.code, XC_ERR_VM_MIGRATE_FAILED);
+	assert_int_equal(m.err.nparams, 4);
+	xc_error_clear(&m.err);
+	assert_true(host_free(b) == fb);
+	bool found;
+	assert_int_equal(find_dom(a, d, &found).state, HV_STATE_SHUTDOWN);
 	hv_close(b);
 	hv_close(a);
 }

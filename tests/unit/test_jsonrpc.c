@@ -164,11 +164,38 @@ static void test_decode_nesting(void **state)
 	buf_addc(&b, '}');
 	decode_bad(b.data, b.len, JSONRPC_INVALID_REQUEST, "the params nest too deeply");
 	buf_reset(&b);
-	/* Far deeper than jansson's own limit: a parse error, no stack overflow. */
+	/* Deeper than jansson's own limit (2048): a parse error. */
+	buf_adds(&b, "{\"method\":\"m\",\"id\":1,\"params\":");
+	for (int i = 0; i < 3000; i++)
+		buf_addc(&b, '[');
+	decode_bad(b.data, b.len, JSONRPC_PARSE_ERROR, NULL);
+	buf_reset(&b);
+	/* A million: refused before jansson sees it, no stack overflow. */
 	buf_adds(&b, "{\"method\":\"m\",\"id\":1,\"params\":");
 	for (int i = 0; i < 1000000; i++)
 		buf_addc(&b, '[');
-	decode_bad(b.data, b.len, JSONRPC_PARSE_ERROR, NULL);
+	decode_bad(b.data, b.len, JSONRPC_INVALID_REQUEST, "the request has too many values");
+	buf_free(&b);
+}
+
+static void test_decode_too_many_values(void **state)
+{
+	struct buf b = BUF_INIT;
+	buf_adds(&b, "{\"method\":\"m\",\"id\":1,\"params\":[[");
+	for (unsigned i = 0; i <= JSONRPC_MAX_VALUES; i++)
+		buf_adds(&b, "1,");
+	buf_adds(&b, "1]]}");
+	decode_bad(b.data, b.len, JSONRPC_INVALID_REQUEST, "the request has too many values");
+	buf_reset(&b);
+	/* Separators inside strings do not count. */
+	buf_adds(&b, "{\"method\":\"m\",\"id\":1,\"params\":[\"");
+	for (unsigned i = 0; i <= JSONRPC_MAX_VALUES; i++)
+		buf_adds(&b, ",[{\\\"");
+	buf_adds(&b, "\"]}");
+	struct jsonrpc_request req;
+	decode_ok(b.data, &req);
+	assert_int_equal(value_len(value_array_at(req.params, 0)), 4 * (JSONRPC_MAX_VALUES + 1));
+	jsonrpc_request_clear(&req);
 	buf_free(&b);
 }
 
@@ -278,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_decode_invalid_requests),
 		cmocka_unit_test(test_decode_malformed),
 		cmocka_unit_test(test_decode_nesting),
+		cmocka_unit_test(test_decode_too_many_values),
 		cmocka_unit_test(test_encode_values),
 		cmocka_unit_test(test_encode_escaping),
 		cmocka_unit_test(test_encode_replies),

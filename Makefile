@@ -102,4 +102,4 @@ bench: deps
 clean:
 	rm -rf build build-asan bin
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find $(B) build build-asan -name '*.d' 2>/dev/null | sort -u)

@@ -5,6 +5,7 @@
 #include "vm_state.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,6 +80,8 @@ struct engine *engine_open(const struct engine_opts *opts, struct xc_error *err)
 		goto fail;
 	if (engine_reconcile(e, err) < 0 || reactions_start(e, err) < 0)
 		goto fail;
+	/* Start-up reads much and keeps little: give the pages back. */
+	malloc_trim(0);
 	return e;
 fail:
 	engine_close(e);

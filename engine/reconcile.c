@@ -277,7 +277,9 @@ int engine_reconcile(struct engine *e, struct xc_error *err)
 {
 	struct store_txn *t = store_write(e->store);
 	const struct dm_class *vmc = cls_of("VM");
-	XC_AUTOVALUE *all = store_get_all_records(t, vmc);
+	/* One record at a time: a pool of 10,000 VMs is not to be held in
+	 * memory at once just to look at each. */
+	XC_AUTOVALUE *all = store_get_all(t, vmc);
 	struct hv_domain_info **doms = xcalloc(e->nhosts, sizeof(*doms));
 	unsigned *ndoms = xcalloc(e->nhosts, sizeof(*ndoms));
 	for (unsigned i = 0; i < e->nhosts; i++) {
@@ -289,8 +291,12 @@ int engine_reconcile(struct engine *e, struct xc_error *err)
 	}
 	int rc = 0;
 	for (size_t k = 0; k < value_len(all) && rc == 0; k++) {
-		const char *ref = all->u.st.m[k].key;
-		const struct value *vm = all->u.st.m[k].val;
+		const char *ref = value_str(value_array_at(all, k));
+		XC_AUTOVALUE *vm = store_get_record(t, vmc, ref, err);
+		if (!vm) {
+			rc = -1;
+			break;
+		}
 		if (rec_bool(vm, "is_control_domain"))
 			continue;
 		if (value_len(rec_get(vm, "current_operations"))) {

@@ -11,6 +11,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,6 +145,9 @@ static void *reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->lock);
 		reap(s);
+		/* Housekeeping rides on this tick too: big replies (get_all_records
+		 * of thousands of VMs) leave freed pages glibc would keep. */
+		malloc_trim(0);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -24,6 +24,23 @@ int store_sqlite_error(sqlite3 *db, int rc, struct xc_error *err)
 	return -1;
 }
 
+int store_tx(struct conn *c, enum txn_stmt k)
+{
+	sqlite3_stmt *st = c->tx[k];
+	if (!st)
+		return SQLITE_ERROR;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Process-wide SQLite settings, before its first use: no memory statistics
+ * (they take a global mutex on every allocation). */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static struct conn *conn_open(struct store *s, bool writer, struct xc_error *err)
 {
 	sqlite3 *db = NULL;
@@ -53,6 +70,9 @@ static struct conn *conn_open(struct store *s, bool writer, struct xc_error *err
 	}
 	struct conn *c = xcalloc(1, sizeof(*c));
 	c->db = db;
+	static const char *const tx_sql[TX_LAST] = { "BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK" };
+	for (int k = 0; k < TX_LAST; k++)
+		sqlite3_prepare_v3(db, tx_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->tx[k], NULL);
 	unsigned n = dm_class_count();
 	c->stmts = xcalloc(n, sizeof(*c->stmts));
 	c->fstmts = xcalloc(n, sizeof(*c->fstmts));
@@ -76,6 +96,8 @@ static void conn_close(struct conn *c)
 	}
 	free(c->stmts);
 	free(c->fstmts);
+	for (int k = 0; k < TX_LAST; k++)
+		sqlite3_finalize(c->tx[k]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -265,6 +287,8 @@ static void *checkpointer_main(void *arg)
 
 struct store *store_open(const char *path, bool sync_full, struct xc_error *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_setup);
 	dm_init();
 	struct store *s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
@@ -384,7 +408,7 @@ struct store_txn *store_read(struct store *s)
 	t->s = s;
 	t->c = c;
 	if (c)
-		sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+		store_tx(c, TX_BEGIN);
 	return t;
 }
 
@@ -396,7 +420,7 @@ struct store_txn *store_write(struct store *s)
 	t->c = s->writer;
 	t->write = true;
 	t->count_delta = xcalloc(dm_class_count(), sizeof(*t->count_delta));
-	int rc = sqlite3_exec(s->writer->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc = store_tx(s->writer, TX_BEGIN_IMMEDIATE);
 	if (rc != SQLITE_OK)
 		log_error("cannot begin a write: %s", sqlite3_errmsg(s->writer->db));
 	return t;
@@ -458,7 +482,7 @@ void store_note(struct store_txn *t, const struct dm_class *c, const char *ref, 
 static void end_read(struct store_txn *t)
 {
 	if (t->c) {
-		sqlite3_exec(t->c->db, "COMMIT", NULL, NULL, NULL);
+		store_tx(t->c, TX_COMMIT);
 		reader_put(t->s, t->c);
 	}
 	txn_free(t);
@@ -497,7 +521,7 @@ int store_commit(struct store_txn *t, struct xc_error *err)
 		if (store_meta_set(t, "next_event_id", id, err) < 0)
 			goto fail;
 	}
-	int rc = sqlite3_exec(t->c->db, "COMMIT", NULL, NULL, NULL);
+	int rc = store_tx(t->c, TX_COMMIT);
 	if (rc != SQLITE_OK) {
 		store_sqlite_error(t->c->db, rc, err);
 		goto fail;
@@ -515,7 +539,7 @@ int store_commit(struct store_txn *t, struct xc_error *err)
 	return 0;
 fail:
 	store_changes_free(changes, n);
-	sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
+	store_tx(t->c, TX_ROLLBACK);
 	pthread_mutex_unlock(&s->write_lock);
 	txn_free(t);
 	return -1;
@@ -529,7 +553,7 @@ void store_abort(struct store_txn *t)
 		end_read(t);
 		return;
 	}
-	sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
+	store_tx(t->c, TX_ROLLBACK);
 	pthread_mutex_unlock(&t->s->write_lock);
 	txn_free(t);
 }

@@ -179,9 +179,9 @@ struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t)
 {
 	switch (t->kind) {
 	case DM_INT:
-		return value_new_int(sqlite3_column_int64(st, col));
+		return value_shared_int(sqlite3_column_int64(st, col));
 	case DM_BOOL:
-		return value_new_bool(sqlite3_column_int(st, col) != 0);
+		return value_shared_bool(sqlite3_column_int(st, col) != 0);
 	case DM_DATETIME:
 		return value_new_datetime(sqlite3_column_int64(st, col));
 	case DM_FLOAT:
@@ -194,8 +194,8 @@ struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t)
 	default: {
 		const char *s = (const char *)sqlite3_column_text(st, col);
 		if (!s)
-			return t->kind == DM_REF ? value_new_string(REF_NULL) : value_new_string("");
-		return value_new_stringn(s, (size_t)sqlite3_column_bytes(st, col));
+			return t->kind == DM_REF ? value_shared_string(REF_NULL, 14) : value_shared_string("", 0);
+		return value_shared_string(s, (size_t)sqlite3_column_bytes(st, col));
 	}
 	}
 }

@@ -27,8 +27,11 @@ enum fstmt_kind {
 	FST_KIND_LAST
 };
 
+enum txn_stmt { TX_BEGIN, TX_BEGIN_IMMEDIATE, TX_COMMIT, TX_ROLLBACK, TX_LAST };
+
 struct conn {
 	sqlite3 *db;
+	sqlite3_stmt *tx[TX_LAST];   /* transaction control, prepared once */
 	sqlite3_stmt ***stmts;   /* [class][stmt_kind] */
 	sqlite3_stmt ***fstmts;  /* [class][field * FST_KIND_LAST + kind] */
 	struct conn *next_free;
@@ -83,6 +86,8 @@ char *store_encode_container(const struct dm_type *t, const struct value *v);
 const char *store_sql_type(const struct dm_type *t);
 
 /* store.c */
+/* Runs one of the prepared transaction statements; SQLite's result code. */
+int store_tx(struct conn *c, enum txn_stmt k);
 sqlite3_stmt *store_stmt(struct conn *c, const struct dm_class *cls, enum stmt_kind k);
 sqlite3_stmt *store_fstmt(struct conn *c, const struct dm_field *f, enum fstmt_kind k);
 int store_sqlite_error(sqlite3 *db, int rc, struct xc_error *err);

@@ -72,7 +72,7 @@ static struct value *row_to_record(struct store_txn *t, const struct dm_class *c
 		} else {
 			v = NULL; /* filled after the row statement is done */
 		}
-		value_struct_add(rec, f->name, v);
+		value_struct_add_static(rec, f->name, v);
 	}
 	return rec;
 }
@@ -149,7 +149,7 @@ static void unref_value(void *v) { value_unref(v); }
 
 struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c)
 {
-	struct value *all = value_new_struct(0);
+	struct value *all = value_new_struct(store_count(t->s, c));
 	if (!t->c || (c->flags & DM_C_NO_RECORDS))
 		return all;
 	/* Every reverse set of the class in one pass over its partner table,
@@ -163,6 +163,8 @@ struct value *store_get_all_records(struct store_txn *t, const struct dm_class *
 		sqlite3_stmt *st = store_fstmt(t->c, f->partner, FST_PAIRS);
 		while (st && sqlite3_step(st) == SQLITE_ROW) {
 			const char *owner = (const char *)sqlite3_column_text(st, 0);
+			if (ref_is_null(owner))
+				continue; /* points nowhere: in nobody's set */
 			struct value *set = strmap_get(rev[i], owner);
 			if (!set) {
 				set = value_new_array(0);

@@ -29,10 +29,44 @@ struct value *value_new_nil(void) { return alloc_value(VALUE_NIL); }
 
 struct value *value_new_stringn(const char *s, size_t n)
 {
-	struct value *v = alloc_value(VALUE_STRING);
-	v->u.str.s = xstrndup(s, n);
+	/* One allocation for the value and its bytes. */
+	struct value *v = xmalloc(sizeof(*v) + n + 1);
+	memset(v, 0, sizeof(*v));
+	v->type = VALUE_STRING;
+	v->refs = 1;
+	v->inline_str = true;
+	v->u.str.s = (char *)(v + 1);
+	memcpy(v->u.str.s, s, n);
+	v->u.str.s[n] = '\0';
 	v->u.str.len = n;
 	return v;
+}
+
+static struct value shared_false = { .type = VALUE_BOOL, .immortal = true, .u.b = false };
+static struct value shared_true = { .type = VALUE_BOOL, .immortal = true, .u.b = true };
+static struct value shared_zero = { .type = VALUE_INT, .immortal = true, .u.i = 0 };
+static struct value shared_minus_one = { .type = VALUE_INT, .immortal = true, .u.i = -1 };
+static struct value shared_empty = { .type = VALUE_STRING, .immortal = true, .u.str = { (char *)"", 0 } };
+static struct value shared_null_ref = { .type = VALUE_STRING, .immortal = true,
+					.u.str = { (char *)"OpaqueRef:NULL", 14 } };
+
+struct value *value_shared_bool(bool b)
+{
+	return b ? &shared_true : &shared_false;
+}
+
+struct value *value_shared_int(int64_t i)
+{
+	return i == 0 ? &shared_zero : i == -1 ? &shared_minus_one : value_new_int(i);
+}
+
+struct value *value_shared_string(const char *s, size_t n)
+{
+	if (n == 0)
+		return &shared_empty;
+	if (n == 14 && memcmp(s, "OpaqueRef:NULL", 14) == 0)
+		return &shared_null_ref;
+	return value_new_stringn(s, n);
 }
 
 struct value *value_new_string(const char *s)
@@ -114,20 +148,23 @@ struct value *value_new_struct(size_t hint)
 	return v;
 }
 
+static void struct_append(struct value *st, char *key, bool key_static, struct value *val);
+
 struct value *value_ref(struct value *v)
 {
-	if (v)
+	if (v && !v->immortal)
 		__atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
 	return v;
 }
 
 void value_unref(struct value *v)
 {
-	if (!v || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (!v || v->immortal || __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	switch (v->type) {
 	case VALUE_STRING:
-		free(v->u.str.s);
+		if (!v->inline_str)
+			free(v->u.str.s);
 		break;
 	case VALUE_ARRAY:
 		for (size_t i = 0; i < v->u.arr.n; i++)
@@ -136,7 +173,8 @@ void value_unref(struct value *v)
 		break;
 	case VALUE_STRUCT:
 		for (size_t i = 0; i < v->u.st.n; i++) {
-			free(v->u.st.m[i].key);
+			if (!v->u.st.m[i].key_static)
+				free(v->u.st.m[i].key);
 			value_unref(v->u.st.m[i].val);
 		}
 		free(v->u.st.m);
@@ -163,7 +201,8 @@ struct value *value_copy(const struct value *v)
 	case VALUE_STRUCT:
 		c = value_new_struct(v->u.st.n);
 		for (size_t i = 0; i < v->u.st.n; i++)
-			value_struct_add(c, v->u.st.m[i].key, value_copy(v->u.st.m[i].val));
+			struct_append(c, v->u.st.m[i].key_static ? v->u.st.m[i].key : xstrdup(v->u.st.m[i].key),
+				      v->u.st.m[i].key_static, value_copy(v->u.st.m[i].val));
 		return c;
 	default:
 		c = alloc_value(v->type);
@@ -226,15 +265,24 @@ void value_array_push_string(struct value *arr, const char *s)
 	value_array_push(arr, value_new_string(s));
 }
 
-void value_struct_add(struct value *st, const char *key, struct value *val)
+static void struct_append(struct value *st, char *key, bool key_static, struct value *val)
 {
 	if (st->u.st.n == st->u.st.cap) {
 		st->u.st.cap = st->u.st.cap ? st->u.st.cap * 2 : 4;
 		st->u.st.m = xreallocarray(st->u.st.m, st->u.st.cap, sizeof(*st->u.st.m));
 	}
-	st->u.st.m[st->u.st.n].key = xstrdup(key);
-	st->u.st.m[st->u.st.n].val = val;
+	st->u.st.m[st->u.st.n] = (struct value_member){ key, val, key_static };
 	st->u.st.n++;
+}
+
+void value_struct_add(struct value *st, const char *key, struct value *val)
+{
+	struct_append(st, xstrdup(key), false, val);
+}
+
+void value_struct_add_static(struct value *st, const char *key, struct value *val)
+{
+	struct_append(st, (char *)key, true, val);
 }
 
 void value_struct_set(struct value *st, const char *key, struct value *val)
@@ -253,7 +301,8 @@ bool value_struct_remove(struct value *st, const char *key)
 {
 	for (size_t i = 0; i < st->u.st.n; i++) {
 		if (strcmp(st->u.st.m[i].key, key) == 0) {
-			free(st->u.st.m[i].key);
+			if (!st->u.st.m[i].key_static)
+				free(st->u.st.m[i].key);
 			value_unref(st->u.st.m[i].val);
 			memmove(&st->u.st.m[i], &st->u.st.m[i + 1], (st->u.st.n - i - 1) * sizeof(*st->u.st.m));
 			st->u.st.n--;

@@ -39,12 +39,15 @@ struct value;
 struct value_member {
 	char *key;
 	struct value *val;
+	bool key_static; /* key lives as long as the program (a datamodel name) */
 };
 
 struct value {
 	enum value_type type;
 	unsigned refs;
 	bool int32;     /* an int the wire must type as 32-bit (<i4>), see value_new_int32 */
+	bool immortal;  /* a shared constant: never freed, refs not counted */
+	bool inline_str; /* the string lives in the same allocation */
 	union {
 		struct {
 			char *s;
@@ -74,6 +77,12 @@ struct value *value_new_stringn(const char *s, size_t n);
 struct value *value_new_string_take(char *s);
 struct value *value_new_stringf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct value *value_new_int(int64_t i);
+/* Shared, immutable constants for the commonest stored values (false, true,
+ * 0, -1, "" and OpaqueRef:NULL): reading a record allocates none of them.
+ * Like any value they must not be modified. */
+struct value *value_shared_bool(bool b);
+struct value *value_shared_int(int64_t i);   /* a new value unless 0 or -1 */
+struct value *value_shared_string(const char *s, size_t n); /* a new one unless "" or the null ref */
 /* XenAPI ints travel untyped; the few 32-bit ones (event.from's
  * valid_ref_counts) are tagged so the codec can say <i4>. */
 struct value *value_new_int32(int32_t i);
@@ -94,6 +103,9 @@ void value_array_push(struct value *arr, struct value *item);
 void value_array_push_string(struct value *arr, const char *s);
 /* Appends a member without checking for duplicates (records built in order). */
 void value_struct_add(struct value *st, const char *key, struct value *val);
+/* The same with a key that outlives every tree (a datamodel field name):
+ * not copied, which spares records one allocation per field. */
+void value_struct_add_static(struct value *st, const char *key, struct value *val);
 /* Replaces the member's value if the key exists, else appends. */
 void value_struct_set(struct value *st, const char *key, struct value *val);
 /* Removes the member; returns whether it existed. */

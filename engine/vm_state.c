@@ -67,18 +67,25 @@ int host_metrics_refresh(struct engine *e, struct store_txn *t, const char *host
 		return -1;
 	if (!store_exists(t, cls_of("host_metrics"), value_str(m)))
 		return 0;
-	struct hv_host_info hi;
-	memset(&hi, 0, sizeof(hi));
+	uint64_t total = 0, free_bytes = 0;
 	struct xc_error ignore = XC_ERROR_INIT;
-	if (hv->ops->host_info(hv, &hi, &ignore) < 0) {
-		xc_error_clear(&ignore);
-		return 0;
+	int got;
+	if (hv->ops->host_memory) {
+		got = hv->ops->host_memory(hv, &total, &free_bytes, &ignore);
+	} else {
+		struct hv_host_info hi;
+		memset(&hi, 0, sizeof(hi));
+		got = hv->ops->host_info(hv, &hi, &ignore);
+		free_bytes = hi.memory_free;
+		hv_host_info_free(&hi);
 	}
+	xc_error_clear(&ignore);
+	if (got < 0)
+		return 0; /* a host that does not answer keeps its last figures */
 	XC_AUTOVALUE *ts = value_new_datetime((int64_t)time(NULL));
-	int rc = set_int(t, cls_of("host_metrics"), value_str(m), "memory_free", (int64_t)hi.memory_free, err);
+	int rc = set_int(t, cls_of("host_metrics"), value_str(m), "memory_free", (int64_t)free_bytes, err);
 	if (rc == 0)
 		rc = set_value(t, cls_of("host_metrics"), value_str(m), "last_updated", ts, err);
-	hv_host_info_free(&hi);
 	return rc;
 }
 

@@ -162,6 +162,9 @@ struct hv_ops {
 	const char *name;   /* "sim", "xen" */
 	void (*close)(struct hv *hv);
 	int (*host_info)(struct hv *hv, struct hv_host_info *out, struct xc_error *err);
+	/* Just the memory figures, cheaply: metrics refresh after every VM
+	 * start and stop (host_info reads NICs and CPUs too). */
+	int (*host_memory)(struct hv *hv, uint64_t *total, uint64_t *free_bytes, struct xc_error *err);
 	int (*domain_create)(struct hv *hv, const struct hv_domain_config *cfg, bool paused,
 			     uint32_t *domid, struct xc_error *err);
 	int (*domain_pause)(struct hv *hv, uint32_t domid, struct xc_error *err);

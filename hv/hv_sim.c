@@ -27,6 +27,7 @@ const struct hv_ops hv_sim_ops = {
 	.name = "sim",
 	.close = sim_close,
 	.host_info = hv_sim_host_info,
+	.host_memory = hv_sim_host_memory,
 	.domain_create = hv_sim_dom_create,
 	.domain_pause = hv_sim_dom_pause,
 	.domain_unpause = hv_sim_dom_unpause,

@@ -381,6 +381,17 @@ int hv_sim_host_info(struct hv *hv, struct hv_host_info *out, struct xc_error *e
 	return 0;
 }
 
+int hv_sim_host_memory(struct hv *hv, uint64_t *total, uint64_t *free_bytes, struct xc_error *err)
+{
+	struct sim_host *h = hv_sim_begin(hv, SIM_OP_host_info, true, err);
+	if (!h)
+		return -1;
+	*total = h->mem_total;
+	*free_bytes = hv_sim_host_memory_free(h);
+	hv_sim_end(h);
+	return 0;
+}
+
 static void collect(const char *key, void *val, void *cookie)
 {
 	struct sim_dom ***pp = cookie;

@@ -216,6 +216,7 @@ void hv_sim_kvs_free(struct sim_kvs *kv);
 /* hv_sim_host.c: host facts and power */
 int hv_sim_host_load(struct sim_host *h, const char *name, struct xc_error *err);
 int hv_sim_host_info(struct hv *hv, struct hv_host_info *out, struct xc_error *err);
+int hv_sim_host_memory(struct hv *hv, uint64_t *total, uint64_t *free_bytes, struct xc_error *err);
 int hv_sim_host_reboot(struct hv *hv, struct xc_error *err);
 int hv_sim_host_shutdown(struct hv *hv, struct xc_error *err);
 uint64_t hv_sim_host_memory_free(const struct sim_host *h);

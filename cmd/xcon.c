@@ -10,6 +10,7 @@
  * and exits 0.  Bad usage exits 2, a failed start 1.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -305,6 +306,12 @@ static int run_headless(const struct options *o)
 
 int main(int argc, char **argv)
 {
+	/* Keep freed memory for the next big reply instead of handing it back to
+	 * the kernel after every call (get_all_records of thousands of VMs would
+	 * fault it all in again); the engine trims it when idle (session.c). */
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+
 	struct options o = {
 		.state_dir = "/var/lib/xcon",
 		.socket_path = "/run/xcon/xcon.sock",

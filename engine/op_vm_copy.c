@@ -121,9 +121,12 @@ static int vm_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_
 	return memory_ok(next, err);
 }
 
+/* Of the fields a client may set, these change what operations are allowed. */
 static int vm_after_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *vm,
 			struct xc_error *err)
 {
+	if (strcmp(f->name, "is_a_template") != 0 && strcmp(f->name, "blocked_operations") != 0)
+		return 0;
 	return vm_update_allowed(t, vm, err);
 }
 

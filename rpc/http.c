@@ -33,7 +33,7 @@
 #define DEFAULT_MAX_CONNECTIONS 1024
 /* MHD's per-connection pool: request line, headers and the read buffer.
  * MHD clears it for every request, so bigger is slower. */
-#define CONNECTION_MEMORY (32 * 1024)
+#define CONNECTION_MEMORY (16 * 1024)
 
 /* MHD reports client misbehaviour (resets, garbage) here as much as its own
  * trouble, so it goes to the debug level.  Connections handed over with

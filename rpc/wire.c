@@ -56,20 +56,6 @@ static size_t utf8_len(const unsigned char *p, size_t avail, bool xml)
 	return n;
 }
 
-void wire_put_i64(struct buf *b, int64_t v)
-{
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	wire_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
 void wire_escape_xml(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;

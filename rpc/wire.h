@@ -32,7 +32,10 @@ static inline void wire_put(struct buf *b, const void *p, size_t n)
 #define WIRE_LIT(b, lit) wire_put((b), (lit), sizeof(lit) - 1)
 
 /* Appends a decimal integer. */
-void wire_put_i64(struct buf *b, int64_t v);
+static inline void wire_put_i64(struct buf *b, int64_t v)
+{
+	buf_add_i64(b, v);
+}
 
 /* NUL-terminates the buffer after a run of wire_* appends. */
 static inline void wire_finish(struct buf *b)

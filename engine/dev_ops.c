@@ -3,6 +3,7 @@
  * functions (xapi_vbd_helpers, xapi_vdi, xapi_sr_operations,
  * xapi_host_helpers): the first failing check decides the error. */
 #include "dev_ops.h"
+#include "netconf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -611,4 +612,95 @@ int dev_op_end(struct op_ctx *c, const char *cls, const char *ref, const char *k
 		return -1;
 	}
 	return store_commit(t, err);
+}
+
+/* ---- shared pieces of the messages ---- */
+
+struct store_txn *dev_write_existing(struct op_ctx *c, const char *cls, const char *ref, struct xc_error *err)
+{
+	struct store_txn *t = store_write(c->e->store);
+	if (!store_exists(t, cls_of(cls), ref)) {
+		xc_error_set(err, XC_ERR_HANDLE_INVALID, cls, ref);
+		store_abort(t);
+		return NULL;
+	}
+	return t;
+}
+
+struct value *dev_commit_result(struct store_txn *t, struct value *r, struct xc_error *err)
+{
+	if (!r || store_commit(t, err) < 0) {
+		if (store_txn_is_write(t))
+			store_abort(t);
+		value_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
+struct value *dev_set_field(struct op_ctx *c, const char *cls, const char *ref, const char *field,
+			    const struct value *v, bool recompute_allowed, struct xc_error *err)
+{
+	struct store_txn *t = dev_write_existing(c, cls, ref, err);
+	if (!t)
+		return NULL;
+	if (set_value(t, cls_of(cls), ref, field, v, err) < 0 ||
+	    (recompute_allowed && dev_update_allowed(t, cls, ref, err) < 0)) {
+		store_abort(t);
+		return NULL;
+	}
+	return store_commit(t, err) < 0 ? NULL : void_result();
+}
+
+int dev_destroy_check(struct store_txn *t, const char *cls, const char *ref, struct value **rec,
+		      struct value **running_vm, struct xc_error *err)
+{
+	*running_vm = NULL;
+	if (!(*rec = store_get_record(t, cls_of(cls), ref, err)))
+		return -1;
+	const struct value *cur = rec_get(*rec, "current_operations");
+	if (value_len(cur)) {
+		xc_error_set(err, XC_ERR_OTHER_OPERATION_IN_PROGRESS, cls, ref, value_str(cur->u.st.m[0].val),
+			     cur->u.st.m[0].key);
+		return -1;
+	}
+	struct xc_error ignore = XC_ERROR_INIT;
+	struct value *vmr = store_get_record(t, cls_of("VM"), rec_str(*rec, "VM"), &ignore);
+	xc_error_clear(&ignore);
+	if (rec_bool(*rec, "currently_attached") && vmr && dev_vm_has_domain(vmr))
+		*running_vm = vmr;
+	else
+		value_unref(vmr);
+	return 0;
+}
+
+int dev_before_set_other_config(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+				const struct value *v, struct xc_error *err)
+{
+	if (strcmp(f->name, "other_config") == 0)
+		return netconf_check_map(v, err);
+	return 0;
+}
+
+bool dev_mac_valid(const char *mac)
+{
+	if (strlen(mac) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? mac[i] != ':' : !isxdigit((unsigned char)mac[i]))
+			return false;
+	return true;
+}
+
+int dev_uuid_of_given(const char *given, char *uuid, struct xc_error *err)
+{
+	if (!*given)
+		uuid_generate(uuid);
+	else if (uuid_is_valid(given))
+		snprintf(uuid, UUID_STRLEN + 1, "%s", given);
+	else {
+		xc_error_set(err, XC_ERR_INVALID_VALUE, "uuid", given);
+		return -1;
+	}
+	return 0;
 }

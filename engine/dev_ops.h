@@ -97,4 +97,31 @@ bool dev_vm_still_on(struct store_txn *t, const char *vm, uint32_t domid);
 /* The refs of class cls whose field equals v (a new array). */
 struct value *dev_find(struct store_txn *t, const char *cls, const char *field, const char *v);
 
+/* A write transaction in which ref of cls exists, or NULL with
+ * HANDLE_INVALID [cls, ref] (nothing left open). */
+struct store_txn *dev_write_existing(struct op_ctx *c, const char *cls, const char *ref, struct xc_error *err);
+/* Commits t if r is a result, else aborts it: r, or NULL (r dropped) when
+ * r was NULL or the commit failed. */
+struct value *dev_commit_result(struct store_txn *t, struct value *r, struct xc_error *err);
+/* Sets one field of an existing object in its own transaction (and, with
+ * recompute_allowed, its allowed_operations): void_result or NULL. */
+struct value *dev_set_field(struct op_ctx *c, const char *cls, const char *ref, const char *field,
+			    const struct value *v, bool recompute_allowed, struct xc_error *err);
+/* Before destroying a VBD or VIF: OTHER_OPERATION_IN_PROGRESS while one is
+ * in flight; else 0 with *rec its record and *running_vm the record of its
+ * VM if it is attached to it and the VM has a domain (else NULL); both
+ * for the caller to unref. */
+int dev_destroy_check(struct store_txn *t, const char *cls, const char *ref, struct value **rec,
+		      struct value **running_vm, struct xc_error *err);
+/* The uuid of an object being introduced into uuid (UUID_STRLEN + 1
+ * bytes): given, or a fresh one if given is empty; INVALID_VALUE [uuid,
+ * given] if given is not a uuid. */
+int dev_uuid_of_given(const char *given, char *uuid, struct xc_error *err);
+/* True if mac is "aa:bb:cc:dd:ee:ff", hex digits in either case. */
+bool dev_mac_valid(const char *mac);
+/* A before_set hook for classes whose only checked field is other_config
+ * (netconf_check_map). */
+int dev_before_set_other_config(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *ref,
+				const struct value *v, struct xc_error *err);
+
 #endif

@@ -495,12 +495,9 @@ struct value *op_host_set_hostname_live(struct op_ctx *c, struct value *const *a
 		xc_error_set_custom(err, "HOST_NAME_INVALID", p, 1);
 		return NULL;
 	}
-	struct store_txn *t = store_write(c->e->store);
-	if (!store_exists(t, cls_of("host"), host)) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
-		store_abort(t);
+	struct store_txn *t = dev_write_existing(c, "host", host, err);
+	if (!t)
 		return NULL;
-	}
 	if (set_str(t, cls_of("host"), host, "hostname", name, err) < 0) {
 		store_abort(t);
 		return NULL;
@@ -557,21 +554,10 @@ static struct value *management_to(struct op_ctx *c, struct store_txn *t, const 
 	return set_management(t, rec_str(p, "host"), pif, err) < 0 ? NULL : void_result();
 }
 
-static struct value *commit_or_abort(struct store_txn *t, struct value *r, struct xc_error *err)
-{
-	if (!r || store_commit(t, err) < 0) {
-		if (store_txn_is_write(t))
-			store_abort(t);
-		value_unref(r);
-		return NULL;
-	}
-	return r;
-}
-
 struct value *op_host_management_reconfigure(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
 	struct store_txn *t = store_write(c->e->store);
-	return commit_or_abort(t, management_to(c, t, value_str(args[0]), true, err), err);
+	return dev_commit_result(t, management_to(c, t, value_str(args[0]), true, err), err);
 }
 
 struct value *op_host_local_management_reconfigure(struct op_ctx *c, struct value *const *args,
@@ -602,12 +588,12 @@ struct value *op_host_local_management_reconfigure(struct op_ctx *c, struct valu
 		store_abort(t);
 		return NULL;
 	}
-	return commit_or_abort(t, management_to(c, t, found, false, err), err);
+	return dev_commit_result(t, management_to(c, t, found, false, err), err);
 }
 
 struct value *op_host_management_disable(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
 	struct store_txn *t = store_write(c->e->store);
 	struct value *r = set_management(t, c->e->host_ref, NULL, err) < 0 ? NULL : void_result();
-	return commit_or_abort(t, r, err);
+	return dev_commit_result(t, r, err);
 }

@@ -17,7 +17,6 @@
 #include "ops.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -40,17 +39,9 @@ static void fail2(struct xc_error *err, const char *code, const char *p, const c
 	xc_error_set_custom(err, code, params, 2);
 }
 
-static int pif_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *pif,
-			  const struct value *v, struct xc_error *err)
-{
-	if (strcmp(f->name, "other_config") == 0)
-		return netconf_check_map(v, err);
-	return 0;
-}
-
 const struct class_hooks hooks_PIF = {
 	.cls = "PIF",
-	.before_set = pif_before_set,
+	.before_set = dev_before_set_other_config,
 };
 
 /* ---- shared pieces ---- */
@@ -201,14 +192,7 @@ static struct value *in_txn(struct op_ctx *c,
 			    struct value *const *args, struct xc_error *err)
 {
 	struct store_txn *t = store_write(c->e->store);
-	struct value *r = fn(c, t, args, err);
-	if (!r || store_commit(t, err) < 0) {
-		if (store_txn_is_write(t))
-			store_abort(t);
-		value_unref(r);
-		return NULL;
-	}
-	return r;
+	return dev_commit_result(t, fn(c, t, args, err), err);
 }
 
 static struct value *do_vlan_create(struct op_ctx *c, struct store_txn *t, struct value *const *args,
@@ -434,16 +418,6 @@ struct value *op_PIF_plug(struct op_ctx *c, struct value *const *args, struct xc
 
 /* ---- physical interfaces: scan, introduce, forget ---- */
 
-static bool mac_valid(const char *mac)
-{
-	if (strlen(mac) != 17)
-		return false;
-	for (int i = 0; i < 17; i++)
-		if (i % 3 == 2 ? mac[i] != ':' : !isxdigit((unsigned char)mac[i]))
-			return false;
-	return true;
-}
-
 /* xapi's bridge naming: eth<N> is on xenbr<N>, any other device on br<dev>. */
 static char *bridge_for(const char *device)
 {
@@ -523,10 +497,17 @@ static char *pif_by_mac(struct store_txn *t, const char *host, const char *mac)
 	return NULL;
 }
 
-/* The host's NICs from its backend. */
+/* The NICs of an existing host (HANDLE_INVALID otherwise) from its backend. */
 static int host_nics(struct op_ctx *c, const char *host, struct hv_host_info *hi, struct xc_error *err)
 {
 	memset(hi, 0, sizeof(*hi));
+	struct store_txn *t = store_read(c->e->store);
+	bool ok = store_exists(t, cls_of("host"), host);
+	store_commit(t, NULL);
+	if (!ok) {
+		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
+		return -1;
+	}
 	struct hv *hv = engine_hv_of_host(c->e, host);
 	if (!hv) {
 		xc_error_set(err, XC_ERR_HOST_OFFLINE, host);
@@ -538,17 +519,10 @@ static int host_nics(struct op_ctx *c, const char *host, struct hv_host_info *hi
 struct value *op_PIF_scan(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
 	const char *host = value_str(args[0]);
-	struct store_txn *t = store_read(c->e->store);
-	bool ok = store_exists(t, cls_of("host"), host);
-	store_commit(t, NULL);
-	if (!ok) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
-		return NULL;
-	}
 	struct hv_host_info hi;
 	if (host_nics(c, host, &hi, err) < 0)
 		return NULL;
-	t = store_write(c->e->store);
+	struct store_txn *t = store_write(c->e->store);
 	int rc = 0;
 	for (unsigned i = 0; i < hi.nnics && rc == 0; i++) {
 		XC_AUTOFREE char *known = pif_by_mac(t, host, hi.nics[i].mac);
@@ -573,21 +547,14 @@ struct value *op_PIF_introduce(struct op_ctx *c, struct value *const *args, stru
 	const char *host = value_str(args[0]);
 	const char *mac = value_str(args[1]);
 	const char *device = value_str(args[2]);
-	if (!mac_valid(mac)) {
+	if (!dev_mac_valid(mac)) {
 		xc_error_set(err, XC_ERR_MAC_INVALID, mac);
-		return NULL;
-	}
-	struct store_txn *t = store_read(c->e->store);
-	bool ok = store_exists(t, cls_of("host"), host);
-	store_commit(t, NULL);
-	if (!ok) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
 		return NULL;
 	}
 	struct hv_host_info hi;
 	if (host_nics(c, host, &hi, err) < 0)
 		return NULL;
-	t = store_write(c->e->store);
+	struct store_txn *t = store_write(c->e->store);
 	char *pif = NULL;
 	const struct hv_nic *nic = NULL;
 	for (unsigned i = 0; i < hi.nnics; i++)
@@ -711,7 +678,7 @@ static struct value *do_bond_create(struct op_ctx *c, struct store_txn *t, struc
 		xc_error_set_custom(err, "PIF_BOND_NEEDS_MORE_MEMBERS", NULL, 0);
 		return NULL;
 	}
-	if (*mac && !mac_valid(mac)) {
+	if (*mac && !dev_mac_valid(mac)) {
 		xc_error_set(err, XC_ERR_MAC_INVALID, mac);
 		return NULL;
 	}

@@ -251,12 +251,9 @@ struct value *op_SR_create(struct op_ctx *c, struct value *const *args, struct x
 	XC_AUTOFREE char *loc = dev_file_location(dc, false, err);
 	if (!loc)
 		return NULL;
-	struct store_txn *t = store_write(c->e->store);
-	if (!store_exists(t, cls_of("host"), host)) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
-		store_abort(t);
+	struct store_txn *t = dev_write_existing(c, "host", host, err);
+	if (!t)
 		return NULL;
-	}
 	XC_AUTOFREE char *other = sr_at(t, loc);
 	if (other) {
 		dev_backend_failure(err, 42, "The SR already exists", loc);
@@ -300,14 +297,8 @@ struct value *op_SR_introduce(struct op_ctx *c, struct value *const *args, struc
 	if (type_check(value_str(args[3]), err) < 0)
 		return NULL;
 	char uuid[UUID_STRLEN + 1];
-	if (!*given)
-		uuid_generate(uuid);
-	else if (uuid_is_valid(given))
-		snprintf(uuid, sizeof(uuid), "%s", given);
-	else {
-		xc_error_set(err, XC_ERR_INVALID_VALUE, "uuid", given);
+	if (dev_uuid_of_given(given, uuid, err) < 0)
 		return NULL;
-	}
 	struct store_txn *t = store_write(c->e->store);
 	XC_AUTOFREE char *other = store_ref_by_uuid(t, cls_of("SR"), uuid);
 	if (other) {
@@ -531,35 +522,19 @@ struct value *op_SR_get_supported_types(struct op_ctx *c, struct value *const *a
 
 /* ---- setters ---- */
 
-static struct value *set_one(struct op_ctx *c, const char *sr, const char *field, const struct value *v,
-			     struct xc_error *err)
-{
-	struct store_txn *t = store_write(c->e->store);
-	if (!store_exists(t, cls_of("SR"), sr)) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "SR", sr);
-		store_abort(t);
-		return NULL;
-	}
-	if (set_value(t, cls_of("SR"), sr, field, v, err) < 0) {
-		store_abort(t);
-		return NULL;
-	}
-	return store_commit(t, err) < 0 ? NULL : void_result();
-}
-
 struct value *op_SR_set_name_label(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "name_label", args[1], err);
+	return dev_set_field(c, "SR", value_str(args[0]), "name_label", args[1], false, err);
 }
 
 struct value *op_SR_set_name_description(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "name_description", args[1], err);
+	return dev_set_field(c, "SR", value_str(args[0]), "name_description", args[1], false, err);
 }
 
 struct value *op_SR_set_shared(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "shared", args[1], err);
+	return dev_set_field(c, "SR", value_str(args[0]), "shared", args[1], false, err);
 }
 
 struct value *op_SR_set_physical_size(struct op_ctx *c, struct value *const *args, struct xc_error *err)
@@ -570,5 +545,5 @@ struct value *op_SR_set_physical_size(struct op_ctx *c, struct value *const *arg
 		xc_error_set(err, XC_ERR_INVALID_VALUE, "physical_size", v);
 		return NULL;
 	}
-	return set_one(c, value_str(args[0]), "physical_size", args[1], err);
+	return dev_set_field(c, "SR", value_str(args[0]), "physical_size", args[1], false, err);
 }

@@ -163,19 +163,11 @@ static int vbd_before_create(struct op_ctx *c, struct store_txn *t, struct value
 
 static int vbd_before_destroy(struct op_ctx *c, struct store_txn *t, const char *vbd, struct xc_error *err)
 {
-	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VBD"), vbd, err);
-	if (!rec)
+	XC_AUTOVALUE *rec = NULL;
+	XC_AUTOVALUE *vmr = NULL;
+	if (dev_destroy_check(t, "VBD", vbd, &rec, &vmr, err) < 0)
 		return -1;
-	const struct value *cur = rec_get(rec, "current_operations");
-	if (value_len(cur)) {
-		xc_error_set(err, XC_ERR_OTHER_OPERATION_IN_PROGRESS, "VBD", vbd, value_str(cur->u.st.m[0].val),
-			     cur->u.st.m[0].key);
-		return -1;
-	}
-	struct xc_error ignore = XC_ERROR_INIT;
-	XC_AUTOVALUE *vmr = store_get_record(t, cls_of("VM"), rec_str(rec, "VM"), &ignore);
-	xc_error_clear(&ignore);
-	if (rec_bool(rec, "currently_attached") && vmr && dev_vm_has_domain(vmr)) {
+	if (vmr) {
 		XC_AUTOFREE char *why = xasprintf("VBD '%s' still attached to '%s'", rec_str(rec, "uuid"),
 						  rec_str(vmr, "uuid"));
 		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, why);

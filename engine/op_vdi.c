@@ -355,14 +355,8 @@ struct value *op_VDI_introduce(struct op_ctx *c, struct value *const *args, stru
 	const char *loc = value_str(args[8]);
 	const char *snapshot_of = value_str(args[17]);
 	char uuid[UUID_STRLEN + 1];
-	if (!*given)
-		uuid_generate(uuid);
-	else if (uuid_is_valid(given))
-		snprintf(uuid, sizeof(uuid), "%s", given);
-	else {
-		xc_error_set(err, XC_ERR_INVALID_VALUE, "uuid", given);
+	if (dev_uuid_of_given(given, uuid, err) < 0)
 		return NULL;
-	}
 	if (!location_ok(loc)) {
 		xc_error_set(err, XC_ERR_INVALID_VALUE, "location", loc);
 		return NULL;
@@ -447,39 +441,22 @@ struct value *op_VDI_update(struct op_ctx *c, struct value *const *args, struct 
 	return dev_op_end(c, "VDI", vdi, key, apply_sizes, NULL, err) < 0 ? NULL : void_result();
 }
 
-static struct value *set_one(struct op_ctx *c, const char *vdi, const char *field, const struct value *v,
-			     struct xc_error *err)
-{
-	struct store_txn *t = store_write(c->e->store);
-	if (!store_exists(t, cls_of("VDI"), vdi)) {
-		xc_error_set(err, XC_ERR_HANDLE_INVALID, "VDI", vdi);
-		store_abort(t);
-		return NULL;
-	}
-	/* read_only decides whether resize is allowed. */
-	if (set_value(t, cls_of("VDI"), vdi, field, v, err) < 0 || dev_update_allowed(t, "VDI", vdi, err) < 0) {
-		store_abort(t);
-		return NULL;
-	}
-	return store_commit(t, err) < 0 ? NULL : void_result();
-}
-
 struct value *op_VDI_set_read_only(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "read_only", args[1], err);
+	return dev_set_field(c, "VDI", value_str(args[0]), "read_only", args[1], true, err);
 }
 
 struct value *op_VDI_set_sharable(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "sharable", args[1], err);
+	return dev_set_field(c, "VDI", value_str(args[0]), "sharable", args[1], true, err);
 }
 
 struct value *op_VDI_set_name_label(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "name_label", args[1], err);
+	return dev_set_field(c, "VDI", value_str(args[0]), "name_label", args[1], true, err);
 }
 
 struct value *op_VDI_set_name_description(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	return set_one(c, value_str(args[0]), "name_description", args[1], err);
+	return dev_set_field(c, "VDI", value_str(args[0]), "name_description", args[1], true, err);
 }

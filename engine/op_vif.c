@@ -13,7 +13,6 @@
 #include "netconf.h"
 #include "ops.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,6 @@
 
 #define VIF_SLOTS 7
 #define MAC_TRIES 64
-
-/* "aa:bb:cc:dd:ee:ff", hex digits in either case. */
-static bool mac_valid(const char *mac)
-{
-	if (strlen(mac) != 17)
-		return false;
-	for (int i = 0; i < 17; i++)
-		if (i % 3 == 2 ? mac[i] != ':' : !isxdigit((unsigned char)mac[i]))
-			return false;
-	return true;
-}
 
 static bool mac_taken(struct store_txn *t, const char *mac)
 {
@@ -133,7 +121,7 @@ static int vif_before_create(struct op_ctx *c, struct store_txn *t, struct value
 	if (!*given) {
 		if (!(mac = mac_generate(t, err)))
 			return -1;
-	} else if (!mac_valid(given)) {
+	} else if (!dev_mac_valid(given)) {
 		xc_error_set(err, XC_ERR_MAC_INVALID, given);
 		return -1;
 	}
@@ -164,30 +152,14 @@ static int vif_before_create(struct op_ctx *c, struct store_txn *t, struct value
 
 static int vif_before_destroy(struct op_ctx *c, struct store_txn *t, const char *vif, struct xc_error *err)
 {
-	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VIF"), vif, err);
-	if (!rec)
+	XC_AUTOVALUE *rec = NULL;
+	XC_AUTOVALUE *vmr = NULL;
+	if (dev_destroy_check(t, "VIF", vif, &rec, &vmr, err) < 0)
 		return -1;
-	const struct value *cur = rec_get(rec, "current_operations");
-	if (value_len(cur)) {
-		xc_error_set(err, XC_ERR_OTHER_OPERATION_IN_PROGRESS, "VIF", vif, value_str(cur->u.st.m[0].val),
-			     cur->u.st.m[0].key);
-		return -1;
-	}
-	struct xc_error ignore = XC_ERROR_INIT;
-	XC_AUTOVALUE *vmr = store_get_record(t, cls_of("VM"), rec_str(rec, "VM"), &ignore);
-	xc_error_clear(&ignore);
-	if (rec_bool(rec, "currently_attached") && vmr && dev_vm_has_domain(vmr)) {
+	if (vmr) {
 		xc_error_set(err, XC_ERR_OPERATION_NOT_ALLOWED, "VIF currently attached to a running VM");
 		return -1;
 	}
-	return 0;
-}
-
-static int vif_before_set(struct op_ctx *c, struct store_txn *t, const struct dm_field *f, const char *vif,
-			  const struct value *v, struct xc_error *err)
-{
-	if (strcmp(f->name, "other_config") == 0)
-		return netconf_check_map(v, err);
 	return 0;
 }
 
@@ -195,7 +167,7 @@ const struct class_hooks hooks_VIF = {
 	.cls = "VIF",
 	.before_create = vif_before_create,
 	.before_destroy = vif_before_destroy,
-	.before_set = vif_before_set,
+	.before_set = dev_before_set_other_config,
 };
 
 /* ---- plug / unplug ---- */

@@ -300,15 +300,14 @@ void hv_sim_device_free_all(struct sim_dom *d)
 	d->nvifs = 0;
 }
 
-/* A hot-plug call: the domain must exist, be idle and not have shut down. */
-static struct sim_dom *live(struct sim_host *h, uint32_t domid, struct xc_error *err)
+/* Begins a hot-plug call: the host, or NULL; in *d the domain, which must
+ * exist, be idle and not have shut down (NULL with err set if not). */
+static struct sim_host *begin(struct hv *hv, enum sim_op op, uint32_t domid, struct sim_dom **d,
+			      struct xc_error *err)
 {
-	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		return NULL;
-	}
-	return d;
+	struct sim_host *h = hv_sim_begin(hv, op, true, err);
+	*d = h ? hv_sim_dom_live(h, domid, true, "Running", err) : NULL;
+	return h;
 }
 
 /* Ends a hot-plug call: the guest takes a moment to notice. */
@@ -320,30 +319,35 @@ static int done(struct sim_host *h, int rc)
 	return rc;
 }
 
+/* The disk vdev names on d (NULL if d is), or NULL with err set. */
+static struct sim_disk *attached_disk(struct sim_dom *d, const char *vdev, struct xc_error *err)
+{
+	char norm[32];
+	if (!d || disk_norm(vdev, norm, err) < 0)
+		return NULL;
+	struct sim_disk *k = disk_find(d, norm);
+	if (!k)
+		xc_error_set(err, XC_ERR_DEVICE_ALREADY_DETACHED, vdev);
+	return k;
+}
+
 int hv_sim_device_disk_add(struct hv *hv, uint32_t domid, const struct hv_disk *disk,
 			   struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_disk_add, true, err);
-	if (!h)
-		return -1;
-	struct sim_dom *d = live(h, domid, err);
-	return done(h, d ? disk_attach(d, disk, true, err) : -1);
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_disk_add, domid, &d, err);
+	return h ? done(h, d ? disk_attach(d, disk, true, err) : -1) : -1;
 }
 
 int hv_sim_device_disk_remove(struct hv *hv, uint32_t domid, const char *vdev, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_disk_remove, true, err);
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_disk_remove, domid, &d, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = live(h, domid, err);
-	char norm[32];
-	struct sim_disk *k = NULL;
-	if (!d || disk_norm(vdev, norm, err) < 0)
+	struct sim_disk *k = attached_disk(d, vdev, err);
+	if (!k)
 		return done(h, -1);
-	if (!(k = disk_find(d, norm))) {
-		xc_error_set(err, XC_ERR_DEVICE_ALREADY_DETACHED, vdev);
-		return done(h, -1);
-	}
 	hv_sim_guest_printk(d, "blkfront: %s: detached", k->vdev);
 	disk_free(k);
 	size_t i = (size_t)(k - d->disks);
@@ -355,18 +359,13 @@ int hv_sim_device_disk_remove(struct hv *hv, uint32_t domid, const char *vdev, s
 int hv_sim_device_disk_change_media(struct hv *hv, uint32_t domid, const char *vdev,
 				    const char *target, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_disk_change_media, true, err);
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_disk_change_media, domid, &d, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = live(h, domid, err);
-	char norm[32];
-	struct sim_disk *k = NULL;
-	if (!d || disk_norm(vdev, norm, err) < 0)
+	struct sim_disk *k = attached_disk(d, vdev, err);
+	if (!k)
 		return done(h, -1);
-	if (!(k = disk_find(d, norm))) {
-		xc_error_set(err, XC_ERR_DEVICE_ALREADY_DETACHED, vdev);
-		return done(h, -1);
-	}
 	if (!k->cdrom) {
 		xc_error_set(err, XC_ERR_VBD_NOT_REMOVABLE_MEDIA, vdev);
 		return done(h, -1);
@@ -379,19 +378,17 @@ int hv_sim_device_disk_change_media(struct hv *hv, uint32_t domid, const char *v
 
 int hv_sim_device_vif_add(struct hv *hv, uint32_t domid, const struct hv_vif *v, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_vif_add, true, err);
-	if (!h)
-		return -1;
-	struct sim_dom *d = live(h, domid, err);
-	return done(h, d ? vif_attach(d, v, true, err) : -1);
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_vif_add, domid, &d, err);
+	return h ? done(h, d ? vif_attach(d, v, true, err) : -1) : -1;
 }
 
 int hv_sim_device_vif_remove(struct hv *hv, uint32_t domid, const char *devid, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_vif_remove, true, err);
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_vif_remove, domid, &d, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = live(h, domid, err);
 	if (!d)
 		return done(h, -1);
 	const struct sim_vif *v = devid ? hv_sim_device_vif_find(d, devid) : NULL;

@@ -74,6 +74,17 @@ struct sim_dom *hv_sim_dom_get(struct sim_host *h, uint32_t domid, bool idle, st
 	return d;
 }
 
+struct sim_dom *hv_sim_dom_live(struct sim_host *h, uint32_t domid, bool idle,
+				const char *expected, struct xc_error *err)
+{
+	struct sim_dom *d = hv_sim_dom_get(h, domid, idle, err);
+	if (d && d->state == HV_STATE_SHUTDOWN) {
+		hv_sim_dom_err_state(err, d, expected);
+		return NULL;
+	}
+	return d;
+}
+
 void hv_sim_dom_err_state(struct xc_error *err, const struct sim_dom *d, const char *expected)
 {
 	const char *actual = d->state == HV_STATE_RUNNING ? "Running"
@@ -311,38 +322,31 @@ int hv_sim_dom_create(struct hv *hv, const struct hv_domain_config *cfg, bool pa
 	return d ? 0 : -1;
 }
 
-int hv_sim_dom_pause(struct hv *hv, uint32_t domid, struct xc_error *err)
+/* Pause and unpause: a domain in state `from` goes to `to`; one already in
+ * `to` stays; one shut down is an error naming `expected`. */
+static int pause_switch(struct hv *hv, enum sim_op op, uint32_t domid, enum hv_domain_state from,
+			enum hv_domain_state to, const char *expected, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_domain_pause, true, err);
+	struct sim_host *h = hv_sim_begin(hv, op, true, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	int rc = d ? 0 : -1;
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		rc = -1;
-	} else if (d && d->state == HV_STATE_RUNNING) {
-		hv_sim_dom_set_state(d, HV_STATE_PAUSED, HV_SHUTDOWN_NONE);
-	}
+	struct sim_dom *d = hv_sim_dom_live(h, domid, true, expected, err);
+	if (d && d->state == from)
+		hv_sim_dom_set_state(d, to, HV_SHUTDOWN_NONE);
 	hv_sim_end(h);
-	return rc;
+	return d ? 0 : -1;
+}
+
+int hv_sim_dom_pause(struct hv *hv, uint32_t domid, struct xc_error *err)
+{
+	return pause_switch(hv, SIM_OP_domain_pause, domid, HV_STATE_RUNNING, HV_STATE_PAUSED,
+			    "Running", err);
 }
 
 int hv_sim_dom_unpause(struct hv *hv, uint32_t domid, struct xc_error *err)
 {
-	struct sim_host *h = hv_sim_begin(hv, SIM_OP_domain_unpause, true, err);
-	if (!h)
-		return -1;
-	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	int rc = d ? 0 : -1;
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Paused");
-		rc = -1;
-	} else if (d && d->state == HV_STATE_PAUSED) {
-		hv_sim_dom_set_state(d, HV_STATE_RUNNING, HV_SHUTDOWN_NONE);
-	}
-	hv_sim_end(h);
-	return rc;
+	return pause_switch(hv, SIM_OP_domain_unpause, domid, HV_STATE_PAUSED, HV_STATE_RUNNING,
+			    "Paused", err);
 }
 
 int hv_sim_dom_shutdown(struct hv *hv, uint32_t domid, enum hv_shutdown_reason how,
@@ -355,16 +359,11 @@ int hv_sim_dom_shutdown(struct hv *hv, uint32_t domid, enum hv_shutdown_reason h
 	struct sim_host *h = hv_sim_begin(hv, SIM_OP_domain_shutdown, true, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	int rc = d ? 0 : -1;
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		rc = -1;
-	} else if (d) {
+	struct sim_dom *d = hv_sim_dom_live(h, domid, true, "Running", err);
+	if (d)
 		hv_sim_guest_request(d, how);
-	}
 	hv_sim_end(h);
-	return rc;
+	return d ? 0 : -1;
 }
 
 int hv_sim_dom_destroy(struct hv *hv, uint32_t domid, struct xc_error *err)
@@ -382,19 +381,27 @@ int hv_sim_dom_destroy(struct hv *hv, uint32_t domid, struct xc_error *err)
 	return d ? 0 : -1;
 }
 
+/* Checks a resize of d to v: v in 1..max, and d not shut down. */
+static int check_resize(const struct sim_dom *d, const char *field, unsigned long long v,
+			unsigned long long max, struct xc_error *err)
+{
+	if (v == 0 || v > max)
+		return invalid_number(err, field, v);
+	if (d->state == HV_STATE_SHUTDOWN) {
+		hv_sim_dom_err_state(err, d, "Running");
+		return -1;
+	}
+	return 0;
+}
+
 int hv_sim_dom_set_vcpus(struct hv *hv, uint32_t domid, unsigned n, struct xc_error *err)
 {
 	struct sim_host *h = hv_sim_begin(hv, SIM_OP_set_vcpus, true, err);
 	if (!h)
 		return -1;
 	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	int rc = d ? 0 : -1;
-	if (d && (n == 0 || n > d->vcpus_max)) {
-		rc = invalid_number(err, "VCPUs_number", n);
-	} else if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		rc = -1;
-	} else if (d) {
+	int rc = d ? check_resize(d, "VCPUs_number", n, d->vcpus_max, err) : -1;
+	if (rc == 0) {
 		int64_t now = hv_sim_now();
 		d->cpu_acc = hv_sim_dom_cpu_time(d, now);
 		if (d->run_since)
@@ -416,15 +423,10 @@ int hv_sim_dom_set_memory_target(struct hv *hv, uint32_t domid, uint64_t bytes,
 	if (!h)
 		return -1;
 	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	int rc = d ? 0 : -1;
-	if (d && (bytes == 0 || bytes > d->static_max)) {
-		rc = invalid_number(err, "memory_target", bytes);
-	} else if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
+	int rc = d ? check_resize(d, "memory_target", bytes, d->static_max, err) : -1;
+	if (rc == 0 && bytes > d->memory && hv_sim_dom_admit(h, NULL, bytes - d->memory, err) < 0) {
 		rc = -1;
-	} else if (d && bytes > d->memory && hv_sim_dom_admit(h, NULL, bytes - d->memory, err) < 0) {
-		rc = -1;
-	} else if (d) {
+	} else if (rc == 0) {
 		h->mem_used = h->mem_used - d->memory + bytes;
 		d->memory = bytes;
 	}
@@ -437,16 +439,11 @@ int hv_sim_dom_send_sysrq(struct hv *hv, uint32_t domid, char key, struct xc_err
 	struct sim_host *h = hv_sim_begin(hv, SIM_OP_send_sysrq, true, err);
 	if (!h)
 		return -1;
-	struct sim_dom *d = hv_sim_dom_get(h, domid, false, err);
-	int rc = d ? 0 : -1;
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		rc = -1;
-	} else if (d) {
+	struct sim_dom *d = hv_sim_dom_live(h, domid, false, "Running", err);
+	if (d)
 		hv_sim_guest_sysrq(d, key, false);
-	}
 	hv_sim_end(h);
-	return rc;
+	return d ? 0 : -1;
 }
 
 int hv_sim_dom_console_pty(struct hv *hv, uint32_t domid, char **path, struct xc_error *err)

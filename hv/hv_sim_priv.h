@@ -241,6 +241,9 @@ int hv_sim_dom_xenstore_read(struct hv *hv, uint32_t domid, const char *key, cha
 struct sim_dom *hv_sim_dom_find(const struct sim_host *h, uint32_t domid);
 /* The domain a call names: not dom0, existing, and (if set) not busy. */
 struct sim_dom *hv_sim_dom_get(struct sim_host *h, uint32_t domid, bool idle, struct xc_error *err);
+/* hv_sim_dom_get, and not shut down: that is an error naming `expected`. */
+struct sim_dom *hv_sim_dom_live(struct sim_host *h, uint32_t domid, bool idle,
+				const char *expected, struct xc_error *err);
 /* Builds a domain from a config (memory and vcpus already decided), with
  * its devices and console, inserted paused and busy; NULL with err set. */
 struct sim_dom *hv_sim_dom_build(struct sim_host *h, const struct hv_domain_config *cfg,

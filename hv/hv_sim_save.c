@@ -201,10 +201,8 @@ int hv_sim_save_suspend(struct hv *hv, uint32_t domid, const char *path, struct 
 	struct sim_dom *d = NULL;
 	if (!path || !*path)
 		xc_error_set(err, XC_ERR_INVALID_VALUE, "path", "");
-	else if ((d = hv_sim_dom_get(h, domid, true, err)) && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		d = NULL;
-	}
+	else
+		d = hv_sim_dom_live(h, domid, true, "Running", err);
 	if (!d) {
 		hv_sim_end(h);
 		return -1;
@@ -382,11 +380,7 @@ int hv_sim_save_migrate(struct hv *hv, uint32_t domid, struct hv *dest, uint32_t
 		return -1;
 	}
 	struct sim_host *to = (struct sim_host *)dest;
-	struct sim_dom *d = hv_sim_dom_get(h, domid, true, err);
-	if (d && d->state == HV_STATE_SHUTDOWN) {
-		hv_sim_dom_err_state(err, d, "Running");
-		d = NULL;
-	}
+	struct sim_dom *d = hv_sim_dom_live(h, domid, true, "Running", err);
 	if (!d) {
 		hv_sim_end(h);
 		return -1;

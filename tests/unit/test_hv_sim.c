@@ -616,29 +616,26 @@ static void test_console_login(void **state)
 	assert_true(con_expect(&con, "Hostname set to <web01>"));
 	con_login(&con, "web01");
 
+	/* Each command, and what its output must contain. */
+	static const struct { const char *cmd, *want; } runs[] = {
+		{ "xenstore-read vm-data/greeting", "hello from xcon" },
+		{ "xenstore-read vm-data/missing", "couldn't read path" },
+		{ "uname -a", "Linux web01 " },
+		{ "hostname", "web01" },
+		{ "cat /proc/meminfo", "524288 kB" },
+		{ "echo 'hello   world'", "hello   world" },
+		{ "whoami", "root" },
+		{ "uptime", "load average" },
+		{ "ls /", "boot" },
+		{ "help", "xenstore-read" },
+		{ "frobnicate", "command not found" },
+	};
 	char out[8192];
-	con_run(&con, "web01", "xenstore-read vm-data/greeting", out, sizeof(out));
-	assert_non_null(strstr(out, "hello from xcon"));
-	con_run(&con, "web01", "xenstore-read vm-data/missing", out, sizeof(out));
-	assert_non_null(strstr(out, "couldn't read path"));
-	con_run(&con, "web01", "uname -a", out, sizeof(out));
-	assert_non_null(strstr(out, "Linux web01 "));
-	con_run(&con, "web01", "hostname", out, sizeof(out));
-	assert_non_null(strstr(out, "web01"));
-	con_run(&con, "web01", "cat /proc/meminfo", out, sizeof(out));
-	assert_non_null(strstr(out, "524288 kB"));
-	con_run(&con, "web01", "echo 'hello   world'", out, sizeof(out));
-	assert_non_null(strstr(out, "hello   world"));
-	con_run(&con, "web01", "whoami", out, sizeof(out));
-	assert_non_null(strstr(out, "root"));
-	con_run(&con, "web01", "uptime", out, sizeof(out));
-	assert_non_null(strstr(out, "load average"));
-	con_run(&con, "web01", "ls /", out, sizeof(out));
-	assert_non_null(strstr(out, "boot"));
-	con_run(&con, "web01", "help", out, sizeof(out));
-	assert_non_null(strstr(out, "xenstore-read"));
-	con_run(&con, "web01", "frobnicate", out, sizeof(out));
-	assert_non_null(strstr(out, "command not found"));
+	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
+		con_run(&con, "web01", runs[i].cmd, out, sizeof(out));
+		if (!strstr(out, runs[i].want))
+			fail_msg("%s: no \"%s\" in: %s", runs[i].cmd, runs[i].want, out);
+	}
 	con_send(&con, "exit\r");
 	assert_true(con_expect(&con, "web01 login: "));
 	con_close(&con);

@@ -50,6 +50,14 @@ struct store {
 	uint64_t *counts;           /* per class; atomics */
 	store_publisher publish;
 	void *publish_cookie;
+	/* Group commit (see store_commit): commits are numbered under the
+	 * writer lock; one waiter at a time fsyncs the WAL for all of them. */
+	int wal_fd;
+	uint64_t commit_seq;
+	uint64_t synced_seq;
+	bool syncing;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
 	/* WAL checkpoints run here, off the write path (see store.c). */
 	pthread_t checkpointer;
 	bool checkpointer_started;

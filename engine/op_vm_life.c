@@ -166,9 +166,9 @@ static struct hv *domain_of(struct op_ctx *c, const struct value *rec, uint32_t 
 }
 
 /* Runs fn on the VM's domain between vm_op_begin and vm_op_end. */
-static struct value *with_domain(struct op_ctx *c, const char *vm, const char *op,
+struct value *with_domain(struct op_ctx *c, const char *vm, const char *op,
 				 int (*fn)(struct op_ctx *, const char *, const struct value *, struct hv *, uint32_t,
-					   struct xc_error *),
+					   void *, struct xc_error *),
 				 int (*apply)(struct op_ctx *, struct store_txn *, const char *, void *, struct xc_error *),
 				 void *arg, struct xc_error *err)
 {
@@ -178,7 +178,7 @@ static struct value *with_domain(struct op_ctx *c, const char *vm, const char *o
 		return NULL;
 	uint32_t domid = 0;
 	struct hv *hv = domain_of(c, rec, &domid, err);
-	int rc = hv ? fn(c, vm, rec, hv, domid, err) : -1;
+	int rc = hv ? fn(c, vm, rec, hv, domid, arg, err) : -1;
 	value_unref(rec);
 	if (rc < 0) {
 		struct xc_error end = XC_ERROR_INIT;
@@ -189,13 +189,13 @@ static struct value *with_domain(struct op_ctx *c, const char *vm, const char *o
 	return vm_op_end(c, vm, key, apply, arg, err) < 0 ? NULL : void_result();
 }
 
-static int do_pause(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d,
+static int do_pause(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d, void *arg,
 		    struct xc_error *err)
 {
 	return hv->ops->domain_pause(hv, d, err);
 }
 
-static int do_unpause(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d,
+static int do_unpause(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d, void *arg,
 		      struct xc_error *err)
 {
 	return hv->ops->domain_unpause(hv, d, err);
@@ -235,7 +235,7 @@ static int guest_shutdown(struct op_ctx *c, struct hv *hv, uint32_t d, enum hv_s
 }
 
 static int do_clean_shutdown(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv,
-			     uint32_t d, struct xc_error *err)
+			     uint32_t d, void *arg, struct xc_error *err)
 {
 	task_progress(c, 0.2);
 	if (guest_shutdown(c, hv, d, HV_SHUTDOWN_POWEROFF, err) < 0)
@@ -309,13 +309,13 @@ static int reboot_with(struct op_ctx *c, const char *vm, const struct value *rec
 	return vm_boot(c, vm, rec_str(rec, "resident_on"), false, err);
 }
 
-static int do_clean_reboot(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d,
+static int do_clean_reboot(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d, void *arg,
 			   struct xc_error *err)
 {
 	return reboot_with(c, vm, rec, hv, d, true, err);
 }
 
-static int do_hard_reboot(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d,
+static int do_hard_reboot(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d, void *arg,
 			  struct xc_error *err)
 {
 	return reboot_with(c, vm, rec, hv, d, false, err);

@@ -157,3 +157,56 @@ struct value *op_VM_maximise_memory(struct op_ctx *c, struct value *const *args,
 		total &= ~(int64_t)((1 << 20) - 1);
 	return value_new_int(total);
 }
+
+/* Whether the VM could start on host now: enabled, and its memory fits. */
+static int can_boot_here(struct op_ctx *c, const struct value *rec, const char *vm, const char *host,
+			 struct xc_error *err)
+{
+	struct store_txn *t = store_read(c->e->store);
+	XC_AUTOVALUE *en = store_get_field(t, dm_field_find(cls_of("host"), "enabled"), host, err);
+	store_commit(t, NULL);
+	if (!en)
+		return -1;
+	if (!en->u.b) {
+		xc_error_set(err, XC_ERR_HOST_DISABLED, host);
+		return -1;
+	}
+	struct hv *hv = engine_hv_of_host(c->e, host);
+	uint64_t total = 0, free_bytes = 0;
+	if (!hv || !hv->ops->host_memory || hv->ops->host_memory(hv, &total, &free_bytes, err) < 0)
+		return hv ? -1 : (xc_error_set(err, XC_ERR_HOST_OFFLINE, host), -1);
+	int64_t need = rec_int(rec, "memory_static_max");
+	if (need > (int64_t)free_bytes) {
+		char n[32], a[32];
+		snprintf(n, sizeof(n), "%lld", (long long)need);
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)free_bytes);
+		xc_error_set(err, XC_ERR_HOST_NOT_ENOUGH_FREE_MEMORY, n, a);
+		return -1;
+	}
+	(void)vm;
+	return 0;
+}
+
+struct value *op_VM_assert_can_boot_here(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	XC_AUTOVALUE *rec = read_vm(c, value_str(args[0]), err);
+	if (!rec || ref_check(c->e, "host", value_str(args[1]), err) < 0 ||
+	    can_boot_here(c, rec, value_str(args[0]), value_str(args[1]), err) < 0)
+		return NULL;
+	return void_result();
+}
+
+struct value *op_VM_get_possible_hosts(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	XC_AUTOVALUE *rec = read_vm(c, value_str(args[0]), err);
+	if (!rec)
+		return NULL;
+	struct value *hosts = value_new_array(c->e->nhosts);
+	for (unsigned i = 0; i < c->e->nhosts; i++) {
+		struct xc_error no = XC_ERROR_INIT;
+		if (can_boot_here(c, rec, value_str(args[0]), c->e->host_refs[i], &no) == 0)
+			value_array_push_string(hosts, c->e->host_refs[i]);
+		xc_error_clear(&no);
+	}
+	return hosts;
+}

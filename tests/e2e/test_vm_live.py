@@ -64,3 +64,20 @@ def test_boot_record_and_maximise_memory(x, vm):
     assert rec["uuid"] == x.VM.get_uuid(vm)
     assert x.VM.maximise_memory(vm, str((1 << 30) + 12345), True) == str(1 << 30)
     assert x.VM.maximise_memory(vm, str((1 << 30) + 12345), False) == str((1 << 30) + 12345)
+
+
+def test_possible_hosts_and_boot_checks(x, vm):
+    host = x.pool.get_master(x.pool.get_all()[0])
+    assert x.VM.get_possible_hosts(vm) == [host]
+    x.VM.assert_can_boot_here(vm, host)
+    total = int(x.host_metrics.get_memory_total(x.host.get_metrics(host)))
+    for f in ("static_max", "dynamic_max", "dynamic_min", "static_min"):
+        getattr(x.VM, f"set_memory_{f}")(vm, str(total * 2))
+    f = expect_failure(x.VM.assert_can_boot_here, vm, host, code="HOST_NOT_ENOUGH_FREE_MEMORY")
+    assert int(f.params[0]) == total * 2 and int(f.params[1]) < total
+    assert x.VM.get_possible_hosts(vm) == []
+    x.host.disable(host)
+    try:
+        expect_failure(x.VM.assert_can_boot_here, vm, host, code="HOST_DISABLED", params=[host])
+    finally:
+        x.host.enable(host)

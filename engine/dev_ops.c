@@ -565,13 +565,7 @@ char *dev_op_begin(struct op_ctx *c, const char *cls, const char *ref, const cha
 		return NULL;
 	}
 	char key[48];
-	if (c->task)
-		snprintf(key, sizeof(key), "%s", task_ref(c->task));
-	else
-		ref_generate(key);
-	XC_AUTOVALUE *cur = value_copy(rec_get(rec, "current_operations"));
-	value_struct_set(cur, key, value_new_string(op));
-	if (set_value(t, k, ref, "current_operations", cur, err) < 0 || dev_update_allowed(t, cls, ref, err) < 0 ||
+	if (op_mark_begin(c, t, k, ref, rec, op, key, err) < 0 || dev_update_allowed(t, cls, ref, err) < 0 ||
 	    store_commit(t, err) < 0) {
 		if (store_txn_is_write(t))
 			store_abort(t);

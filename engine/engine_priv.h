@@ -93,6 +93,10 @@ int set_float(struct store_txn *t, const struct dm_class *c, const char *ref, co
 	      double v, struct xc_error *err);
 int set_value(struct store_txn *t, const struct dm_class *c, const char *ref, const char *field,
 	      const struct value *v, struct xc_error *err);
+/* Records op in the object's current_operations under a key naming who
+ * does it (the task ref, or a fresh ref for a synchronous call), inside t. */
+int op_mark_begin(struct op_ctx *c, struct store_txn *t, const struct dm_class *cls, const char *ref,
+		  const struct value *rec, const char *op, char key[48], struct xc_error *err);
 /* 0 if ref is an object of class cls, else -1 with HANDLE_INVALID [cls, ref]. */
 int ref_check(struct engine *e, const char *cls, const char *ref, struct xc_error *err);
 /* The class named, which must exist (a programming error otherwise). */

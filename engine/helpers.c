@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "../util/log.h"
+#include "../util/uuid.h"
 
 #define LOG_MODULE "engine"
 
@@ -96,4 +97,16 @@ int ref_check(struct engine *e, const char *cls, const char *ref, struct xc_erro
 		return 0;
 	xc_error_set(err, XC_ERR_HANDLE_INVALID, cls, ref ? ref : "");
 	return -1;
+}
+
+int op_mark_begin(struct op_ctx *c, struct store_txn *t, const struct dm_class *cls, const char *ref,
+		  const struct value *rec, const char *op, char key[48], struct xc_error *err)
+{
+	if (c->task)
+		snprintf(key, 48, "%s", task_ref(c->task));
+	else
+		ref_generate(key);
+	XC_AUTOVALUE *cur = value_copy(rec_get(rec, "current_operations"));
+	value_struct_set(cur, key, value_new_string(op));
+	return set_value(t, cls, ref, "current_operations", cur, err);
 }

@@ -27,7 +27,6 @@ struct place {
 	const char *host;
 	uint32_t domid;
 	bool paused;
-	const char *vdi;
 };
 
 static int apply_running(struct op_ctx *c, struct store_txn *t, const char *vm, void *arg, struct xc_error *err)
@@ -76,6 +75,21 @@ static int check_host(struct store_txn *t, const char *host, struct xc_error *er
 	return 0;
 }
 
+/* The host a start or resume goes to: the one asked for (which must be
+ * enabled), else the VM's affinity or the first enabled host.  Caller frees. */
+static char *choose_host(struct store_txn *t, struct engine *e, const struct value *vm, const char *asked,
+			 struct xc_error *err)
+{
+	if (asked)
+		return check_host(t, asked, err) < 0 ? NULL : xstrdup(asked);
+	const char *h = pick_host(t, e, vm);
+	if (!h) {
+		xc_error_set(err, XC_ERR_NO_HOSTS_AVAILABLE);
+		return NULL;
+	}
+	return xstrdup(h);
+}
+
 int vm_boot(struct op_ctx *c, const char *vm, const char *host, bool paused, struct xc_error *err)
 {
 	struct hv_domain_config cfg;
@@ -101,7 +115,7 @@ int vm_boot(struct op_ctx *c, const char *vm, const char *host, bool paused, str
 		xc_error_clear(&ignore);
 		return task_check_cancel(c, err);
 	}
-	struct place p = { host, domid, paused, NULL };
+	struct place p = { host, domid, paused };
 	t = store_write(c->e->store);
 	if (apply_running(c, t, vm, &p, err) < 0 || store_commit(t, err) < 0) {
 		if (store_txn_is_write(t))
@@ -119,15 +133,8 @@ static struct value *start(struct op_ctx *c, const char *vm, const char *host, b
 	if (!key)
 		return NULL;
 	struct store_txn *t = store_read(c->e->store);
-	const char *where = host;
-	int rc = 0;
-	if (where)
-		rc = check_host(t, where, err);
-	else if (!(where = pick_host(t, c->e, rec))) {
-		xc_error_set(err, XC_ERR_NO_HOSTS_AVAILABLE);
-		rc = -1;
-	}
-	XC_AUTOFREE char *chosen = where ? xstrdup(where) : NULL;
+	XC_AUTOFREE char *chosen = choose_host(t, c->e, rec, host, err);
+	int rc = chosen ? 0 : -1;
 	store_commit(t, NULL);
 	value_unref(rec);
 	task_progress(c, 0.1);
@@ -433,13 +440,8 @@ static struct value *resume(struct op_ctx *c, const char *vm, const char *host, 
 	struct hv_domain_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	struct store_txn *t = store_read(c->e->store);
-	const char *where = host;
-	int rc = where ? check_host(t, where, err) : 0;
-	if (rc == 0 && !where && !(where = pick_host(t, c->e, rec))) {
-		xc_error_set(err, XC_ERR_NO_HOSTS_AVAILABLE);
-		rc = -1;
-	}
-	XC_AUTOFREE char *chosen = rc == 0 ? xstrdup(where) : NULL;
+	XC_AUTOFREE char *chosen = choose_host(t, c->e, rec, host, err);
+	int rc = chosen ? 0 : -1;
 	XC_AUTOFREE char *path = NULL;
 	if (rc == 0) {
 		const char *sv = rec_str(rec, "suspend_VDI");
@@ -461,7 +463,7 @@ static struct value *resume(struct op_ctx *c, const char *vm, const char *host, 
 		xc_error_clear(&end);
 		return NULL;
 	}
-	struct place p = { chosen, domid, paused, NULL };
+	struct place p = { chosen, domid, paused };
 	return vm_op_end(c, vm, key, apply_resumed, &p, err) < 0 ? NULL : void_result();
 }
 

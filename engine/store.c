@@ -418,9 +418,9 @@ static void reader_put(struct store *s, struct conn *c)
 
 struct store_txn *store_read(struct store *s)
 {
+	/* With no connection (out of descriptors) every read of t fails
+	 * cleanly: the store functions check t->c. */
 	struct conn *c = reader_get(s);
-	if (!c)
-		c = NULL;
 	struct store_txn *t = xcalloc(1, sizeof(*t));
 	t->s = s;
 	t->c = c;

@@ -177,13 +177,7 @@ char *vm_op_begin(struct op_ctx *c, const char *vm, const char *op, struct value
 		return NULL;
 	}
 	char key[48];
-	if (c->task)
-		snprintf(key, sizeof(key), "%s", task_ref(c->task));
-	else
-		ref_generate(key);
-	XC_AUTOVALUE *cur = value_copy(rec_get(rec, "current_operations"));
-	value_struct_set(cur, key, value_new_string(op));
-	if (set_value(t, cls_of("VM"), vm, "current_operations", cur, err) < 0 ||
+	if (op_mark_begin(c, t, cls_of("VM"), vm, rec, op, key, err) < 0 ||
 	    vm_update_allowed(t, vm, err) < 0 || store_commit(t, err) < 0) {
 		value_unref(rec);
 		if (store_txn_is_write(t))

@@ -33,12 +33,6 @@ static struct value *do_get_all_records(struct op_ctx *c, struct store_txn *t,
 	return store_get_all_records(t, c->msg->cls);
 }
 
-static struct value *do_get_record(struct op_ctx *c, struct store_txn *t, struct value *const *args,
-				   struct xc_error *err)
-{
-	return store_get_record(t, c->msg->cls, value_str(args[0]), err);
-}
-
 static struct value *do_get_by_uuid(struct op_ctx *c, struct store_txn *t, struct value *const *args,
 				    struct xc_error *err)
 {
@@ -72,7 +66,7 @@ static struct value *op_get_all_records(struct op_ctx *c, struct value *const *a
 }
 static struct value *op_get_record(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {
-	return read_with(c, do_get_record, a, e);
+	return store_get_record_shared(c->e->store, c->msg->cls, value_str(a[0]), e);
 }
 static struct value *op_get_by_uuid(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {

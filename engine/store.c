@@ -298,6 +298,7 @@ struct store *store_open(const char *path, bool sync_full, struct xc_error *err)
 	s->path = xstrdup(path);
 	s->sync_full = sync_full;
 	s->wal_fd = -1;
+	store_cache_init(&s->cache, STORE_CACHE_RECORDS);
 	pthread_mutex_init(&s->write_lock, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	s->writer = conn_open(s, true, err);
@@ -351,6 +352,7 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->sync_lock);
 	pthread_cond_destroy(&s->sync_cond);
+	store_cache_destroy(&s->cache);
 	free(s->counts);
 	free(s->path);
 	free(s);
@@ -496,6 +498,22 @@ void store_note(struct store_txn *t, const struct dm_class *c, const char *ref, 
 	strmap_put(&t->pend_index, ref, (void *)(uintptr_t)t->npend);
 }
 
+struct value *store_get_record_shared(struct store *s, const struct dm_class *c, const char *ref,
+				      struct xc_error *err)
+{
+	bool cacheable = ref && !(c->flags & (DM_C_NO_EVENTS | DM_C_NO_RECORDS));
+	struct value *rec = cacheable ? store_cache_get(&s->cache, c, ref) : NULL;
+	if (rec)
+		return rec;
+	uint64_t gen = store_cache_gen(&s->cache);
+	struct store_txn *t = store_read(s);
+	rec = store_get_record(t, c, ref, err);
+	store_commit(t, NULL);
+	if (rec && cacheable)
+		store_cache_put(&s->cache, gen, c, ref, rec);
+	return rec;
+}
+
 static void end_read(struct store_txn *t)
 {
 	if (t->c) {
@@ -583,6 +601,8 @@ int store_commit(struct store_txn *t, struct xc_error *err)
 		store_sqlite_error(t->c->db, rc, err);
 		goto fail;
 	}
+	for (unsigned i = 0; i < t->npend; i++)
+		store_cache_forget(&s->cache, t->pend[i].ref);
 	for (unsigned i = 0; i < dm_class_count(); i++)
 		if (t->count_delta[i])
 			__atomic_add_fetch(&s->counts[i], (uint64_t)t->count_delta[i], __ATOMIC_RELAXED);

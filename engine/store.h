@@ -68,6 +68,11 @@ bool store_txn_is_write(const struct store_txn *t);
 bool store_exists(struct store_txn *t, const struct dm_class *c, const char *ref);
 struct value *store_get_record(struct store_txn *t, const struct dm_class *c, const char *ref,
 			       struct xc_error *err);
+/* The same as a frozen tree that may be shared (never modify it), read in a
+ * transaction of its own unless the record cache holds it (store_cache.h).
+ * For calls that read this record and nothing else. */
+struct value *store_get_record_shared(struct store *s, const struct dm_class *c, const char *ref,
+				      struct xc_error *err);
 struct value *store_get_field(struct store_txn *t, const struct dm_field *f, const char *ref,
 			      struct xc_error *err);
 /* Array of refs of every object of the class. */

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_cache.h"
 #include "../util/strmap.h"
 
 /* Statements prepared once per connection and class. */
@@ -64,6 +65,7 @@ struct store {
 	bool stopping;
 	pthread_mutex_t ckpt_lock;
 	pthread_cond_t ckpt_cond;
+	struct store_cache cache;
 };
 
 struct pending {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../engine/store.h"
+#include "../../engine/store_priv.h"
 #include "../../util/uuid.h"
 
 static char dir[] = "/tmp/xcon-test-store-XXXXXX";
@@ -181,6 +182,85 @@ static void containers_round_trip(void **state)
 	store_close(s);
 }
 
+static const char *shared_name(struct store *s, const char *ref)
+{
+	static char name[64];
+	struct xc_error err = XC_ERROR_INIT;
+	struct value *rec = store_get_record_shared(s, dm_class_find("VM"), ref, &err);
+	assert_non_null(rec);
+	snprintf(name, sizeof(name), "%s/%zu", value_struct_get_str(rec, "name_label"),
+		 value_len(value_struct_get(rec, "VBDs")));
+	value_unref(rec);
+	return name;
+}
+
+/* The record cache never serves a record older than an acknowledged write,
+ * its own or a reverse-set partner's, and never a stale row read by a
+ * transaction that a commit overtook. */
+static void record_cache_stays_fresh(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	assert_non_null(s);
+	const struct dm_class *vm = dm_class_find("VM"), *sr = dm_class_find("SR");
+	const struct dm_field *name_label = dm_field_find(vm, "name_label");
+	struct store_txn *t = store_write(s);
+	struct value *r = value_new_struct(0);
+	value_struct_add(r, "name_label", value_new_string("a"));
+	char *ref = make(t, "VM", r);
+	assert_int_equal(store_commit(t, &err), 0);
+
+	assert_string_equal(shared_name(s, ref), "a/0");
+	struct value *one = store_get_record_shared(s, vm, ref, &err);
+	struct value *two = store_get_record_shared(s, vm, ref, &err);
+	assert_ptr_equal(one, two); /* the second came from the cache */
+	value_unref(one);
+	value_unref(two);
+	/* a ref of another class is not found, cached or not */
+	assert_null(store_get_record_shared(s, sr, ref, &err));
+	assert_int_equal(err.code, XC_ERR_HANDLE_INVALID);
+	xc_error_clear(&err);
+
+	t = store_write(s);
+	struct value *b = value_new_string("b");
+	assert_int_equal(store_set(t, name_label, ref, b, &err), 0);
+	value_unref(b);
+	assert_int_equal(store_commit(t, &err), 0);
+	assert_string_equal(shared_name(s, ref), "b/0");
+
+	/* A VBD created for the VM changes the VM's record (VBDs). */
+	t = store_write(s);
+	r = value_new_struct(0);
+	value_struct_add(r, "VM", value_new_string(ref));
+	char *vbd = make(t, "VBD", r);
+	assert_int_equal(store_commit(t, &err), 0);
+	assert_string_equal(shared_name(s, ref), "b/1");
+
+	/* A reader that began before a commit must not cache what it read. */
+	uint64_t gen = store_cache_gen(&s->cache);
+	t = store_read(s);
+	struct value *old = store_get_record(t, vm, ref, &err);
+	store_commit(t, NULL);
+	struct store_txn *w = store_write(s);
+	struct value *c = value_new_string("c");
+	assert_int_equal(store_set(w, name_label, ref, c, &err), 0);
+	value_unref(c);
+	assert_int_equal(store_commit(w, &err), 0);
+	store_cache_put(&s->cache, gen, vm, ref, old);
+	value_unref(old);
+	assert_string_equal(shared_name(s, ref), "c/1");
+
+	t = store_write(s);
+	assert_int_equal(store_destroy(t, vm, ref, &err), 0);
+	assert_int_equal(store_commit(t, &err), 0);
+	assert_null(store_get_record_shared(s, vm, ref, &err));
+	assert_int_equal(err.code, XC_ERR_HANDLE_INVALID);
+	xc_error_clear(&err);
+	store_close(s);
+	free(vbd);
+	free(ref);
+}
+
 static void new_fields_become_columns(void **state)
 {
 	/* A database from before a field existed gains its column on open. */
@@ -205,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(records_reverse_sets_and_events),
 		cmocka_unit_test(containers_round_trip),
+		cmocka_unit_test(record_cache_stays_fresh),
 		cmocka_unit_test(new_fields_become_columns),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -239,6 +239,7 @@ static void build_classes(void)
 		memset(f, 0, sizeof(*f));
 		f->cls = c;
 		f->name = r->name;
+		f->name_len = strlen(r->name);
 		f->type_spec = r->type;
 		f->qual = r->qual;
 		f->deflt = r->text;

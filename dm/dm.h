@@ -116,6 +116,7 @@ struct dm_enum {
 struct dm_field {
 	const struct dm_class *cls;
 	const char *name;
+	size_t name_len;
 	const char *type_spec;
 	const struct dm_type *type;
 	enum dm_qual qual;

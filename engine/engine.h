@@ -57,7 +57,9 @@ struct call_ctx {
 /* Runs one API call.  method: wire name, maybe prefixed "Async.".  args: an
  * array value, the session ref first for every message that takes one.
  * Returns a new reference to the result, or NULL with err set to the XenAPI
- * error.  Never aborts on bad input. */
+ * error.  Never aborts on bad input.  A big result may be lazy (get_all_records:
+ * util/value.h, VALUE_LAZY), holding a read snapshot until it is dropped:
+ * writers stream it with value_emit, anyone else takes value_materialize(). */
 struct value *engine_call(struct engine *e, const struct call_ctx *ctx, const char *method,
 			  const struct value *args, struct xc_error *err);
 

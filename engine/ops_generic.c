@@ -27,12 +27,6 @@ static struct value *do_get_all(struct op_ctx *c, struct store_txn *t, struct va
 	return store_get_all(t, c->msg->cls);
 }
 
-static struct value *do_get_all_records(struct op_ctx *c, struct store_txn *t,
-					struct value *const *args, struct xc_error *err)
-{
-	return store_get_all_records(t, c->msg->cls);
-}
-
 static struct value *do_get_by_uuid(struct op_ctx *c, struct store_txn *t, struct value *const *args,
 				    struct xc_error *err)
 {
@@ -60,9 +54,33 @@ static struct value *op_get_all(struct op_ctx *c, struct value *const *a, struct
 {
 	return read_with(c, do_get_all, a, e);
 }
+/* get_all_records answers a lazy value holding its read transaction: the
+ * writer pulls the rows straight from SQLite (store_emit_all_records), so
+ * thousands of records never exist as one tree. */
+struct all_records {
+	struct store_txn *t;
+	const struct dm_class *cls;
+};
+
+static void all_records_emit(void *state, struct value_sink *k)
+{
+	struct all_records *a = state;
+	store_emit_all_records(a->t, a->cls, k);
+}
+
+static void all_records_release(void *state)
+{
+	struct all_records *a = state;
+	store_commit(a->t, NULL);
+	free(a);
+}
+
 static struct value *op_get_all_records(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {
-	return read_with(c, do_get_all_records, a, e);
+	struct all_records *s = xmalloc(sizeof(*s));
+	s->t = store_read(c->e->store);
+	s->cls = c->msg->cls;
+	return value_new_lazy(all_records_emit, all_records_release, s);
 }
 static struct value *op_get_record(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {

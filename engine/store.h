@@ -79,6 +79,10 @@ struct value *store_get_field(struct store_txn *t, const struct dm_field *f, con
 struct value *store_get_all(struct store_txn *t, const struct dm_class *c);
 /* Struct ref -> record of every object of the class. */
 struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c);
+/* The same written into a sink (util/value_sink.h) row by row, never a tree:
+ * how the API's get_all_records reaches the wire. */
+struct value_sink;
+void store_emit_all_records(struct store_txn *t, const struct dm_class *c, struct value_sink *k);
 /* Array of refs whose stored field equals v (uuid, name_label, a ref field). */
 struct value *store_find(struct store_txn *t, const struct dm_field *f, const struct value *v);
 /* The ref with that uuid, or NULL (caller frees). */

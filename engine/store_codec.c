@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/value_sink.h"
 #include "../util/uuid.h"
 #include "../util/xalloc.h"
 
@@ -109,49 +110,60 @@ static const char *read_netstring(const char **p, const char *end, size_t *len)
 	return q + 1;
 }
 
-static struct value *decode_value(const struct dm_type *t, const char *s, size_t len);
-
-static struct value *decode_scalar(const struct dm_type *t, const char *s, size_t len)
+/* Scalars inside containers are text; numbers are short. */
+static void emit_scalar(const struct dm_type *t, const char *s, size_t len, struct value_sink *k)
 {
-	XC_AUTOFREE char *z = xstrndup(s, len);
+	char z[64];
+	size_t n = len < sizeof(z) - 1 ? len : sizeof(z) - 1;
+	if (t->kind == DM_INT || t->kind == DM_DATETIME || t->kind == DM_FLOAT) {
+		memcpy(z, s, n);
+		z[n] = '\0';
+	}
 	switch (t->kind) {
 	case DM_INT:
-		return value_new_int(strtoll(z, NULL, 10));
+		k->ops->integer(k, strtoll(z, NULL, 10), false);
+		break;
 	case DM_DATETIME:
-		return value_new_datetime(strtoll(z, NULL, 10));
+		k->ops->datetime(k, strtoll(z, NULL, 10));
+		break;
 	case DM_FLOAT:
-		return value_new_float(strtod(z, NULL));
+		k->ops->real(k, strtod(z, NULL));
+		break;
 	case DM_BOOL:
-		return value_new_bool(strcmp(z, "true") == 0);
+		k->ops->boolean(k, len == 4 && memcmp(s, "true", 4) == 0);
+		break;
 	default:
-		return value_new_stringn(s, len);
+		k->ops->string(k, s, len);
+		break;
 	}
 }
 
-static struct value *decode_value(const struct dm_type *t, const char *s, size_t len)
+/* A stored container (netstrings, see above) straight into a sink. */
+static void emit_container(const struct dm_type *t, const char *s, size_t len, struct value_sink *k)
 {
 	const char *p = s, *end = s + len;
 	size_t n;
 	const char *e;
 	if (t->kind == DM_SET) {
-		struct value *arr = value_new_array(0);
+		k->ops->array_begin(k);
 		while (p < end && (e = read_netstring(&p, end, &n)) != NULL)
-			value_array_push(arr, decode_value(t->elem, e, n));
-		return arr;
-	}
-	if (t->kind == DM_MAP) {
-		struct value *st = value_new_struct(0);
+			emit_container(t->elem, e, n, k);
+		k->ops->array_end(k);
+	} else if (t->kind == DM_MAP) {
+		k->ops->struct_begin(k);
 		while (p < end) {
-			const char *k = read_netstring(&p, end, &n);
+			const char *key = read_netstring(&p, end, &n);
 			size_t kn = n;
-			if (!k || !(e = read_netstring(&p, end, &n)))
+			if (!key || !(e = read_netstring(&p, end, &n)))
 				break;
-			XC_AUTOFREE char *key = xstrndup(k, kn);
-			value_struct_set(st, key, decode_value(t->elem, e, n));
+			k->ops->member(k, key, kn, false);
+			emit_container(t->elem, e, n, k);
+			k->ops->member_end(k);
 		}
-		return st;
+		k->ops->struct_end(k);
+	} else {
+		emit_scalar(t, s, len, k);
 	}
-	return decode_scalar(t, s, len);
 }
 
 int store_bind(sqlite3_stmt *st, int col, const struct dm_type *t, const struct value *v)
@@ -175,6 +187,36 @@ int store_bind(sqlite3_stmt *st, int col, const struct dm_type *t, const struct 
 	}
 }
 
+void store_column_emit(sqlite3_stmt *st, int col, const struct dm_type *t, struct value_sink *k)
+{
+	switch (t->kind) {
+	case DM_INT:
+		k->ops->integer(k, sqlite3_column_int64(st, col), false);
+		return;
+	case DM_BOOL:
+		k->ops->boolean(k, sqlite3_column_int(st, col) != 0);
+		return;
+	case DM_DATETIME:
+		k->ops->datetime(k, sqlite3_column_int64(st, col));
+		return;
+	case DM_FLOAT:
+		k->ops->real(k, sqlite3_column_double(st, col));
+		return;
+	default:
+		break;
+	}
+	const char *s = (const char *)sqlite3_column_text(st, col);
+	size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	if (t->kind == DM_SET || t->kind == DM_MAP)
+		emit_container(t, s ? s : "", n, k);
+	else if (s)
+		k->ops->string(k, s, n);
+	else if (t->kind == DM_REF)
+		k->ops->string(k, REF_NULL, sizeof(REF_NULL) - 1);
+	else
+		k->ops->string(k, "", 0);
+}
+
 struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t)
 {
 	switch (t->kind) {
@@ -188,8 +230,10 @@ struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t)
 		return value_new_float(sqlite3_column_double(st, col));
 	case DM_SET:
 	case DM_MAP: {
-		const char *s = (const char *)sqlite3_column_text(st, col);
-		return decode_value(t, s ? s : "", s ? (size_t)sqlite3_column_bytes(st, col) : 0);
+		struct value_builder b;
+		value_builder_init(&b);
+		store_column_emit(st, col, t, &b.k);
+		return value_builder_finish(&b);
 	}
 	default: {
 		const char *s = (const char *)sqlite3_column_text(st, col);

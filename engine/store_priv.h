@@ -91,6 +91,8 @@ int store_schema_apply(sqlite3 *db, struct xc_error *err);
 /* store_codec.c: stored column <-> value */
 int store_bind(sqlite3_stmt *st, int col, const struct dm_type *t, const struct value *v);
 struct value *store_column(sqlite3_stmt *st, int col, const struct dm_type *t);
+/* The same written into a sink, without a tree. */
+void store_column_emit(sqlite3_stmt *st, int col, const struct dm_type *t, struct value_sink *k);
 /* Containers are kept as netstrings in a TEXT column; exposed for defaults. */
 char *store_encode_container(const struct dm_type *t, const struct value *v);
 const char *store_sql_type(const struct dm_type *t);

@@ -6,6 +6,7 @@
 
 #include "../util/log.h"
 #include "../util/uuid.h"
+#include "../util/value_sink.h"
 #include "../util/xalloc.h"
 
 #define LOG_MODULE "store"
@@ -147,13 +148,10 @@ struct value *store_get_all(struct store_txn *t, const struct dm_class *c)
 
 static void unref_value(void *v) { value_unref(v); }
 
-struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c)
+/* Every reverse set of the class in one pass over each partner table,
+ * rather than a query per object: per field, owner ref -> array of refs. */
+static struct strmap **bulk_reverse_sets(struct store_txn *t, const struct dm_class *c)
 {
-	struct value *all = value_new_struct(store_count(t->s, c));
-	if (!t->c || (c->flags & DM_C_NO_RECORDS))
-		return all;
-	/* Every reverse set of the class in one pass over its partner table,
-	 * rather than a query per object. */
 	struct strmap **rev = xcalloc(c->nfields, sizeof(*rev));
 	for (unsigned i = 0; i < c->nfields; i++) {
 		const struct dm_field *f = &c->fields[i];
@@ -176,14 +174,11 @@ struct value *store_get_all_records(struct store_txn *t, const struct dm_class *
 		if (st)
 			sqlite3_reset(st);
 	}
-	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_ALL);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *ref = (const char *)sqlite3_column_text(st, 0);
-		struct value *rec = row_to_record(t, c, st, 1, ref, rev);
-		value_struct_add(all, ref, rec);
-	}
-	if (st)
-		sqlite3_reset(st);
+	return rev;
+}
+
+static void free_reverse_sets(const struct dm_class *c, struct strmap **rev)
+{
 	for (unsigned i = 0; i < c->nfields; i++) {
 		if (rev[i]) {
 			strmap_clear(rev[i], unref_value);
@@ -191,7 +186,53 @@ struct value *store_get_all_records(struct store_txn *t, const struct dm_class *
 		}
 	}
 	free(rev);
-	return all;
+}
+
+void store_emit_all_records(struct store_txn *t, const struct dm_class *c, struct value_sink *k)
+{
+	const struct value_sink_ops *o = k->ops;
+	o->struct_begin(k);
+	if (!t->c || (c->flags & DM_C_NO_RECORDS)) {
+		o->struct_end(k);
+		return;
+	}
+	struct strmap **rev = bulk_reverse_sets(t, c);
+	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_ALL);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *ref = (const char *)sqlite3_column_text(st, 0);
+		o->member(k, ref, (size_t)sqlite3_column_bytes(st, 0), false);
+		o->struct_begin(k);
+		for (unsigned i = 0; i < c->nfields; i++) {
+			const struct dm_field *f = &c->fields[i];
+			o->member(k, f->name, f->name_len, true);
+			if (f->col >= 0) {
+				store_column_emit(st, 1 + f->col, f->type, k);
+			} else {
+				const struct value *set = strmap_get(rev[i], ref);
+				if (set) {
+					value_emit(set, k);
+				} else {
+					o->array_begin(k);
+					o->array_end(k);
+				}
+			}
+			o->member_end(k);
+		}
+		o->struct_end(k);
+		o->member_end(k);
+	}
+	if (st)
+		sqlite3_reset(st);
+	free_reverse_sets(c, rev);
+	o->struct_end(k);
+}
+
+struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c)
+{
+	struct value_builder b;
+	value_builder_init(&b);
+	store_emit_all_records(t, c, &b.k);
+	return value_builder_finish(&b);
 }
 
 struct value *store_find(struct store_txn *t, const struct dm_field *f, const struct value *v)

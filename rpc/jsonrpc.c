@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "../util/value_sink.h"
 #include "../util/xalloc.h"
 
 /* Converts one jansson value; NULL when it nests deeper than allowed. */
@@ -172,66 +173,129 @@ static void encode_string(struct buf *b, const char *s, size_t n)
 	WIRE_LIT(b, "\"");
 }
 
+/* The writer: a value sink (util/value_sink.h) appending to a buf without
+ * terminating it (see wire.h).  `comma`: the next item of the current array
+ * or struct needs a separator; a member's value never does. */
+struct json_writer {
+	struct value_sink k;
+	struct buf *b;
+	bool comma;
+};
+
+static struct json_writer *JW(struct value_sink *k)
+{
+	return (struct json_writer *)k;
+}
+
+/* Starts an item; returns the buf to write it to. */
+static struct buf *item(struct value_sink *k)
+{
+	struct json_writer *w = JW(k);
+	if (w->comma)
+		WIRE_LIT(w->b, ",");
+	w->comma = true;
+	return w->b;
+}
+
+static void j_string(struct value_sink *k, const char *s, size_t n)
+{
+	encode_string(item(k), s, n);
+}
+
+static void j_integer(struct value_sink *k, int64_t i, bool int32)
+{
+	wire_put_i64(item(k), i);
+}
+
+static void j_real(struct value_sink *k, double f)
+{
+	struct buf *b = item(k);
+	if (isfinite(f)) {
+		char tmp[40];
+		int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
+		wire_put(b, tmp, (size_t)n);
+	} else {
+		WIRE_LIT(b, "null"); /* JSON has no NaN or infinity */
+	}
+}
+
+static void j_boolean(struct value_sink *k, bool v)
+{
+	if (v)
+		WIRE_LIT(item(k), "true");
+	else
+		WIRE_LIT(item(k), "false");
+}
+
+static void j_datetime(struct value_sink *k, int64_t t)
+{
+	char s[32];
+	value_datetime_format(t, s);
+	encode_string(item(k), s, strlen(s));
+}
+
+static void j_nil(struct value_sink *k)
+{
+	WIRE_LIT(item(k), "null");
+}
+
+static void j_array_begin(struct value_sink *k)
+{
+	WIRE_LIT(item(k), "[");
+	JW(k)->comma = false;
+}
+
+static void j_array_end(struct value_sink *k)
+{
+	WIRE_LIT(JW(k)->b, "]");
+	JW(k)->comma = true;
+}
+
+static void j_struct_begin(struct value_sink *k)
+{
+	WIRE_LIT(item(k), "{");
+	JW(k)->comma = false;
+}
+
+static void j_member(struct value_sink *k, const char *key, size_t n, bool key_static)
+{
+	struct buf *b = item(k);
+	encode_string(b, key, n);
+	WIRE_LIT(b, ":");
+	JW(k)->comma = false;
+}
+
+static void j_member_end(struct value_sink *k)
+{
+	JW(k)->comma = true;
+}
+
+static void j_struct_end(struct value_sink *k)
+{
+	WIRE_LIT(JW(k)->b, "}");
+	JW(k)->comma = true;
+}
+
+static const struct value_sink_ops json_ops = {
+	.string = j_string,
+	.integer = j_integer,
+	.real = j_real,
+	.boolean = j_boolean,
+	.datetime = j_datetime,
+	.nil = j_nil,
+	.array_begin = j_array_begin,
+	.array_end = j_array_end,
+	.struct_begin = j_struct_begin,
+	.member = j_member,
+	.member_end = j_member_end,
+	.struct_end = j_struct_end,
+};
+
 /* Appends v without terminating (see wire.h). */
 static void put_value(struct buf *b, const struct value *v)
 {
-	if (!v) {
-		WIRE_LIT(b, "\"\"");
-		return;
-	}
-	switch (v->type) {
-	case VALUE_STRING:
-		encode_string(b, v->u.str.s, v->u.str.len);
-		break;
-	case VALUE_INT:
-		wire_put_i64(b, v->u.i);
-		break;
-	case VALUE_FLOAT:
-		if (isfinite(v->u.f)) {
-			char tmp[40];
-			int n = snprintf(tmp, sizeof(tmp), "%.16g", v->u.f);
-			wire_put(b, tmp, (size_t)n);
-		} else {
-			WIRE_LIT(b, "null"); /* JSON has no NaN or infinity */
-		}
-		break;
-	case VALUE_BOOL:
-		if (v->u.b)
-			WIRE_LIT(b, "true");
-		else
-			WIRE_LIT(b, "false");
-		break;
-	case VALUE_DATETIME: {
-		char t[32];
-		value_datetime_format(v->u.t, t);
-		encode_string(b, t, strlen(t));
-		break;
-	}
-	case VALUE_ARRAY:
-		WIRE_LIT(b, "[");
-		for (size_t i = 0; i < v->u.arr.n; i++) {
-			if (i)
-				WIRE_LIT(b, ",");
-			put_value(b, v->u.arr.items[i]);
-		}
-		WIRE_LIT(b, "]");
-		break;
-	case VALUE_STRUCT:
-		WIRE_LIT(b, "{");
-		for (size_t i = 0; i < v->u.st.n; i++) {
-			if (i)
-				WIRE_LIT(b, ",");
-			const char *k = v->u.st.m[i].key;
-			encode_string(b, k, strlen(k));
-			WIRE_LIT(b, ":");
-			put_value(b, v->u.st.m[i].val);
-		}
-		WIRE_LIT(b, "}");
-		break;
-	default:
-		WIRE_LIT(b, "null");
-		break;
-	}
+	struct json_writer w = { { &json_ops }, b, false };
+	value_emit(v, &w.k);
 }
 
 void jsonrpc_encode_value(struct buf *b, const struct value *v)

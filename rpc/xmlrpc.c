@@ -18,6 +18,7 @@
 
 #include <xmlrpc-c/base.h>
 
+#include "../util/value_sink.h"
 #include "../util/xalloc.h"
 
 /* Each XML-RPC nesting level is three elements (value, array|struct,
@@ -246,79 +247,126 @@ int xmlrpc_decode_call(const char *xml, size_t len, char **method, struct value 
 	return 0;
 }
 
-static void encode_double(struct buf *b, double f)
+/* The writer: a value sink (util/value_sink.h) appending to a buf without
+ * terminating it (see wire.h). */
+struct xml_writer {
+	struct value_sink k;
+	struct buf *b;
+};
+
+static struct buf *XB(struct value_sink *k)
 {
-	char tmp[40];
-	int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
-	wire_put(b, tmp, (size_t)n);
+	return ((struct xml_writer *)k)->b;
 }
 
-/* Appends v without terminating (see wire.h); recursion depth is the
- * value's nesting, bounded for decoded input. */
-static void put_value(struct buf *b, const struct value *v)
+static void x_string(struct value_sink *k, const char *s, size_t n)
 {
-	if (!v) {
-		WIRE_LIT(b, "<value></value>");
+	struct buf *b = XB(k);
+	WIRE_LIT(b, "<value>");
+	wire_escape_xml(b, s, n);
+	WIRE_LIT(b, "</value>");
+}
+
+static void x_integer(struct value_sink *k, int64_t i, bool int32)
+{
+	struct buf *b = XB(k);
+	if (int32) {
+		WIRE_LIT(b, "<value><i4>");
+		wire_put_i64(b, i);
+		WIRE_LIT(b, "</i4></value>");
 		return;
 	}
-	switch (v->type) {
-	case VALUE_STRING:
-		WIRE_LIT(b, "<value>");
-		wire_escape_xml(b, v->u.str.s, v->u.str.len);
-		WIRE_LIT(b, "</value>");
-		break;
-	case VALUE_INT:
-		if (v->int32) {
-			WIRE_LIT(b, "<value><i4>");
-			wire_put_i64(b, v->u.i);
-			WIRE_LIT(b, "</i4></value>");
-			break;
-		}
-		WIRE_LIT(b, "<value>");
-		wire_put_i64(b, v->u.i);
-		WIRE_LIT(b, "</value>");
-		break;
-	case VALUE_FLOAT:
-		WIRE_LIT(b, "<value><double>");
-		encode_double(b, v->u.f);
-		WIRE_LIT(b, "</double></value>");
-		break;
-	case VALUE_BOOL:
-		if (v->u.b)
-			WIRE_LIT(b, "<value><boolean>1</boolean></value>");
-		else
-			WIRE_LIT(b, "<value><boolean>0</boolean></value>");
-		break;
-	case VALUE_DATETIME: {
-		char t[32];
-		value_datetime_format(v->u.t, t);
-		WIRE_LIT(b, "<value><dateTime.iso8601>");
-		wire_put(b, t, strlen(t));
-		WIRE_LIT(b, "</dateTime.iso8601></value>");
-		break;
-	}
-	case VALUE_ARRAY:
-		WIRE_LIT(b, "<value><array><data>");
-		for (size_t i = 0; i < v->u.arr.n; i++)
-			put_value(b, v->u.arr.items[i]);
-		WIRE_LIT(b, "</data></array></value>");
-		break;
-	case VALUE_STRUCT:
-		WIRE_LIT(b, "<value><struct>");
-		for (size_t i = 0; i < v->u.st.n; i++) {
-			const char *k = v->u.st.m[i].key;
-			WIRE_LIT(b, "<member><name>");
-			wire_escape_xml(b, k, strlen(k));
-			WIRE_LIT(b, "</name>");
-			put_value(b, v->u.st.m[i].val);
-			WIRE_LIT(b, "</member>");
-		}
-		WIRE_LIT(b, "</struct></value>");
-		break;
-	default: /* nil: clients know no null, so an empty string as for void */
-		WIRE_LIT(b, "<value></value>");
-		break;
-	}
+	WIRE_LIT(b, "<value>");
+	wire_put_i64(b, i);
+	WIRE_LIT(b, "</value>");
+}
+
+static void x_real(struct value_sink *k, double f)
+{
+	struct buf *b = XB(k);
+	char tmp[40];
+	int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
+	WIRE_LIT(b, "<value><double>");
+	wire_put(b, tmp, (size_t)n);
+	WIRE_LIT(b, "</double></value>");
+}
+
+static void x_boolean(struct value_sink *k, bool v)
+{
+	if (v)
+		WIRE_LIT(XB(k), "<value><boolean>1</boolean></value>");
+	else
+		WIRE_LIT(XB(k), "<value><boolean>0</boolean></value>");
+}
+
+static void x_datetime(struct value_sink *k, int64_t t)
+{
+	struct buf *b = XB(k);
+	char s[32];
+	value_datetime_format(t, s);
+	WIRE_LIT(b, "<value><dateTime.iso8601>");
+	wire_put(b, s, strlen(s));
+	WIRE_LIT(b, "</dateTime.iso8601></value>");
+}
+
+/* Clients know no null: an empty string, as for void. */
+static void x_nil(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "<value></value>");
+}
+
+static void x_array_begin(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "<value><array><data>");
+}
+
+static void x_array_end(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "</data></array></value>");
+}
+
+static void x_struct_begin(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "<value><struct>");
+}
+
+static void x_member(struct value_sink *k, const char *key, size_t n, bool key_static)
+{
+	struct buf *b = XB(k);
+	WIRE_LIT(b, "<member><name>");
+	wire_escape_xml(b, key, n);
+	WIRE_LIT(b, "</name>");
+}
+
+static void x_member_end(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "</member>");
+}
+
+static void x_struct_end(struct value_sink *k)
+{
+	WIRE_LIT(XB(k), "</struct></value>");
+}
+
+static const struct value_sink_ops xml_ops = {
+	.string = x_string,
+	.integer = x_integer,
+	.real = x_real,
+	.boolean = x_boolean,
+	.datetime = x_datetime,
+	.nil = x_nil,
+	.array_begin = x_array_begin,
+	.array_end = x_array_end,
+	.struct_begin = x_struct_begin,
+	.member = x_member,
+	.member_end = x_member_end,
+	.struct_end = x_struct_end,
+};
+
+static void put_value(struct buf *b, const struct value *v)
+{
+	struct xml_writer w = { { &xml_ops }, b };
+	value_emit(v, &w.k);
 }
 
 #define RESPONSE_HEAD "<?xml version=\"1.0\"?><methodResponse><params><param>"

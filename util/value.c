@@ -1,5 +1,6 @@
 /* The value tree (see value.h for the ownership rules). */
 #include "value.h"
+#include "value_sink.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -8,7 +9,7 @@
 #include <time.h>
 
 static const char *const type_names[] = {
-	"nil", "string", "int", "float", "bool", "datetime", "array", "struct",
+	"nil", "string", "int", "float", "bool", "datetime", "array", "struct", "lazy",
 };
 _Static_assert(ARRAY_SIZE(type_names) == VALUE_TYPE_LAST, "type names");
 
@@ -26,6 +27,16 @@ static struct value *alloc_value(enum value_type t)
 }
 
 struct value *value_new_nil(void) { return alloc_value(VALUE_NIL); }
+
+struct value *value_new_lazy(void (*emit)(void *state, struct value_sink *k), void (*release)(void *state),
+			     void *state)
+{
+	struct value *v = alloc_value(VALUE_LAZY);
+	v->u.lazy.emit = emit;
+	v->u.lazy.release = release;
+	v->u.lazy.state = state;
+	return v;
+}
 
 struct value *value_new_stringn(const char *s, size_t n)
 {
@@ -179,6 +190,10 @@ void value_unref(struct value *v)
 		}
 		free(v->u.st.m);
 		break;
+	case VALUE_LAZY:
+		if (v->u.lazy.release)
+			v->u.lazy.release(v->u.lazy.state);
+		break;
 	default:
 		break;
 	}
@@ -204,6 +219,8 @@ struct value *value_copy(const struct value *v)
 			struct_append(c, v->u.st.m[i].key_static ? v->u.st.m[i].key : xstrdup(v->u.st.m[i].key),
 				      v->u.st.m[i].key_static, value_copy(v->u.st.m[i].val));
 		return c;
+	case VALUE_LAZY:
+		return value_materialize(v);
 	default:
 		c = alloc_value(v->type);
 		c->u = v->u;

@@ -31,10 +31,12 @@ enum value_type {
 	VALUE_DATETIME, /* seconds since the epoch, UTC */
 	VALUE_ARRAY,
 	VALUE_STRUCT,
+	VALUE_LAZY,     /* produced on demand: see value_new_lazy */
 	VALUE_TYPE_LAST
 };
 
 struct value;
+struct value_sink;
 
 struct value_member {
 	char *key;
@@ -65,6 +67,11 @@ struct value {
 			struct value_member *m;
 			size_t n, cap;
 		} st;
+		struct {
+			void (*emit)(void *state, struct value_sink *k);
+			void (*release)(void *state);
+			void *state;
+		} lazy;
 	} u;
 };
 
@@ -91,6 +98,13 @@ struct value *value_new_bool(bool b);
 struct value *value_new_datetime(int64_t t);
 struct value *value_new_array(size_t hint);
 struct value *value_new_struct(size_t hint);
+/* A value whose content emit() produces into a sink (value_sink.h) each time
+ * it is written, so a big result (every record of a class) goes from its
+ * source to the wire without a tree in between; release(state) runs when the
+ * last reference goes.  Only the writers (value_emit) and value_materialize
+ * understand it: it is for call results, never for stored data. */
+struct value *value_new_lazy(void (*emit)(void *state, struct value_sink *k), void (*release)(void *state),
+			     void *state);
 
 struct value *value_ref(struct value *v);
 void value_unref(struct value *v);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../engine/engine.h"
+#include "../../util/value_sink.h"
 
 static char dir[] = "/tmp/xcon-test-engine-XXXXXX";
 static struct engine *eng;
@@ -52,7 +53,9 @@ static struct value *call(struct xc_error *err, const char *method, const char *
 	va_end(ap);
 	struct value *r = engine_call(eng, &local, method, args, err);
 	value_unref(args);
-	return r;
+	struct value *tree = value_materialize(r);
+	value_unref(r);
+	return tree;
 }
 
 

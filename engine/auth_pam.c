@@ -11,11 +11,23 @@
 
 struct conv_data {
 	const char *password;
+	const char *new_password; /* for a password change, else NULL */
+	unsigned asked;           /* prompts answered so far */
 };
+
+static const char *answer(struct conv_data *cd, const char *prompt)
+{
+	if (!cd->new_password)
+		return cd->password;
+	bool is_new = prompt && (strcasestr(prompt, "new") || strcasestr(prompt, "retype"));
+	if (is_new)
+		cd->asked = 2;
+	return cd->asked++ >= 1 || is_new ? cd->new_password : cd->password;
+}
 
 static int converse(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
 {
-	const struct conv_data *cd = data;
+	struct conv_data *cd = data;
 	if (n <= 0 || n > PAM_MAX_NUM_MSG)
 		return PAM_CONV_ERR;
 	struct pam_response *r = calloc((size_t)n, sizeof(*r));
@@ -25,7 +37,10 @@ static int converse(int n, const struct pam_message **msg, struct pam_response *
 		switch (msg[i]->msg_style) {
 		case PAM_PROMPT_ECHO_OFF:
 		case PAM_PROMPT_ECHO_ON:
-			r[i].resp = strdup(cd->password);
+			/* A change asks the current password (unless root needs
+			 * none), then the new one, then the new one again: every
+			 * prompt after a "new" one gets the new password. */
+			r[i].resp = strdup(answer(cd, msg[i]->msg));
 			if (!r[i].resp)
 				goto fail;
 			break;
@@ -56,7 +71,7 @@ static void no_delay(int retval, unsigned usec_delay, void *appdata)
 
 bool auth_pam_check(const char *service, const char *user, const char *password, char **why)
 {
-	struct conv_data cd = { password ? password : "" };
+	struct conv_data cd = { password ? password : "", NULL, 0 };
 	struct pam_conv conv = { converse, &cd };
 	pam_handle_t *h = NULL;
 	/* No lock around PAM: each handle is independent and pam_unix uses the
@@ -69,6 +84,24 @@ bool auth_pam_check(const char *service, const char *user, const char *password,
 		rc = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	if (rc == PAM_SUCCESS)
 		rc = pam_acct_mgmt(h, PAM_SILENT);
+	if (rc != PAM_SUCCESS && why)
+		*why = xstrdup(pam_strerror(h, rc));
+	if (h)
+		pam_end(h, rc);
+	return rc == PAM_SUCCESS;
+}
+
+bool auth_pam_change(const char *service, const char *user, const char *old_password, const char *new_password,
+		     char **why)
+{
+	struct conv_data cd = { old_password ? old_password : "", new_password ? new_password : "", 0 };
+	struct pam_conv conv = { converse, &cd };
+	pam_handle_t *h = NULL;
+	int rc = pam_start(service, user, &conv, &h);
+	if (rc == PAM_SUCCESS)
+		rc = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
+	if (rc == PAM_SUCCESS)
+		rc = pam_chauthtok(h, PAM_SILENT);
 	if (rc != PAM_SUCCESS && why)
 		*why = xstrdup(pam_strerror(h, rc));
 	if (h)

@@ -3,6 +3,7 @@
  * functions (xapi_vbd_helpers, xapi_vdi, xapi_sr_operations,
  * xapi_host_helpers): the first failing check decides the error. */
 #include "dev_ops.h"
+#include "domain_config.h"
 #include "netconf.h"
 
 #include <ctype.h>
@@ -308,7 +309,8 @@ static int vdi_check(struct store_txn *t, const char *ref, const struct value *r
 			return -1;
 		}
 	}
-	if (rec_bool(rec, "missing") && (is(op, "clone") || is(op, "copy") || is(op, "snapshot") || is(op, "resize"))) {
+	bool resize = is(op, "resize") || is(op, "resize_online");
+	if (rec_bool(rec, "missing") && (is(op, "clone") || is(op, "copy") || is(op, "snapshot") || resize)) {
 		xc_error_set(err, XC_ERR_VDI_MISSING, sr, ref);
 		return -1;
 	}
@@ -320,7 +322,7 @@ static int vdi_check(struct store_txn *t, const char *ref, const struct value *r
 			return -1;
 		}
 	}
-	if (is(op, "resize") && rec_bool(rec, "read_only")) {
+	if (resize && rec_bool(rec, "read_only")) {
 		xc_error_set(err, XC_ERR_VDI_READONLY, ref);
 		return -1;
 	}
@@ -431,7 +433,8 @@ struct dev_class {
 
 static const char *const vbd_ops[] = { "plug", "unplug", "unplug_force", "insert", "eject", NULL };
 static const char *const vif_ops[] = { "plug", "unplug", NULL };
-static const char *const vdi_ops[] = { "clone", "copy", "resize", "snapshot", "destroy", "forget", "update", NULL };
+static const char *const vdi_ops[] = { "clone",   "copy",   "resize", "resize_online", "snapshot",
+					"destroy", "forget", "update", NULL };
 static const char *const sr_ops[] = { "scan",	    "destroy",	  "forget",	"plug",	     "unplug",
 				      "update",	    "vdi_create", "vdi_introduce", "vdi_destroy", "vdi_resize",
 				      "vdi_clone", "vdi_snapshot", NULL };
@@ -697,4 +700,10 @@ int dev_uuid_of_given(const char *given, char *uuid, struct xc_error *err)
 		return -1;
 	}
 	return 0;
+}
+
+char *dev_vbd_vdev(const struct value *vbd_rec, bool hvm)
+{
+	const char *dev = rec_str(vbd_rec, "device");
+	return *dev ? xstrdup(dev) : domain_vbd_device(rec_str(vbd_rec, "userdevice"), hvm);
 }

@@ -84,6 +84,9 @@ char *dev_sr_plugged_pbd(struct store_txn *t, const char *sr, const char *host);
  * guest type (may be NULL). */
 int dev_vm_domain(struct op_ctx *c, struct store_txn *t, const char *vm, struct hv **hv, uint32_t *domid,
 		  bool *hvm, struct xc_error *err);
+/* The guest device of a VBD: as recorded at attach time, else derived
+ * from its userdevice.  Caller frees. */
+char *dev_vbd_vdev(const struct value *vbd_rec, bool hvm);
 /* The "file" SR driver's device_config: location must be there and
  * absolute (SR_BACKEND_FAILURE_94 / _226); with must_exist it must name a
  * directory (SR_BACKEND_FAILURE_47).  Returns the location (caller frees). */

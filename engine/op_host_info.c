@@ -51,15 +51,48 @@ struct value *op_host_compute_free_memory(struct op_ctx *c, struct value *const 
 	return v;
 }
 
+/* The host's backend, or NULL with HANDLE_INVALID. */
+static struct hv *hv_of(struct op_ctx *c, const char *host, struct xc_error *err)
+{
+	struct hv *hv = engine_hv_of_host(c->e, host);
+	if (!hv)
+		xc_error_set(err, XC_ERR_HANDLE_INVALID, "host", host);
+	return hv;
+}
+
+static struct value *dmesg(struct op_ctx *c, const char *host, bool clear, struct xc_error *err)
+{
+	struct hv *hv = hv_of(c, host, err);
+	char *text = NULL;
+	if (!hv || hv_host_dmesg(hv, clear, &text, err) < 0)
+		return NULL;
+	return value_new_string_take(text);
+}
+
 struct value *op_host_dmesg(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	XC_AUTOVALUE *rec = read_host(c, value_str(args[0]), err);
-	if (!rec)
+	return dmesg(c, value_str(args[0]), false, err);
+}
+
+struct value *op_host_dmesg_clear(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	return dmesg(c, value_str(args[0]), true, err);
+}
+
+struct value *op_host_send_debug_keys(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	struct hv *hv = hv_of(c, value_str(args[0]), err);
+	if (!hv || hv_host_debug_keys(hv, value_str(args[1]), err) < 0)
 		return NULL;
-	const struct value *sv = rec_get(rec, "software_version");
-	return value_new_stringf("(XEN) Xen version %s (%s backend)\n(XEN) Command line: dom0_mem=752M\n",
-				 value_struct_get_str(sv, "xen") ? value_struct_get_str(sv, "xen") : "?",
-				 engine_backend_name(c->e));
+	return void_result();
+}
+
+/* The engine keeps no log of its own to hand out (it writes to stderr or
+ * the journal); xapi answers the empty string here too. */
+struct value *op_host_get_log(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	XC_AUTOVALUE *rec = read_host(c, value_str(args[0]), err);
+	return rec ? value_new_string("") : NULL;
 }
 
 struct value *op_host_get_system_status_capabilities(struct op_ctx *c, struct value *const *args,

@@ -340,13 +340,6 @@ struct value *op_VBD_plug(struct op_ctx *c, struct value *const *args, struct xc
 	return dev_op_end(c, "VBD", vbd, key, apply_attached, &a, err) < 0 ? NULL : void_result();
 }
 
-/* The guest device of a VBD: as recorded at attach time, else derived. */
-static char *vdev_of(const struct value *rec, bool hvm)
-{
-	const char *dev = rec_str(rec, "device");
-	return *dev ? xstrdup(dev) : domain_vbd_device(rec_str(rec, "userdevice"), hvm);
-}
-
 static struct value *unplug(struct op_ctx *c, const char *vbd, const char *op, struct xc_error *err)
 {
 	XC_AUTOFREE char *key = dev_op_begin(c, "VBD", vbd, op, NULL, NULL, err);
@@ -358,7 +351,7 @@ static struct value *unplug(struct op_ctx *c, const char *vbd, const char *op, s
 	struct store_txn *t = store_read(c->e->store);
 	XC_AUTOVALUE *rec = store_get_record(t, cls_of("VBD"), vbd, err);
 	int rc = rec ? dev_vm_domain(c, t, rec_str(rec, "VM"), &hv, &domid, &a.hvm, err) : -1;
-	XC_AUTOFREE char *vdev = rc == 0 ? vdev_of(rec, a.hvm) : NULL;
+	XC_AUTOFREE char *vdev = rc == 0 ? dev_vbd_vdev(rec, a.hvm) : NULL;
 	store_commit(t, NULL);
 	if (rc == 0)
 		rc = hv_disk_remove(hv, domid, vdev, err);
@@ -438,7 +431,7 @@ static struct value *change_media(struct op_ctx *c, const char *vbd, const char 
 	if (rc == 0 && live && m->vdi)
 		rc = (target = vdi_file_path(t, m->vdi, err)) ? 0 : -1;
 	if (rc == 0 && live)
-		vdev = vdev_of(rec, hvm);
+		vdev = dev_vbd_vdev(rec, hvm);
 	store_commit(t, NULL);
 	if (rc == 0 && live)
 		rc = hv_disk_change_media(hv, domid, vdev, target, err);

@@ -177,13 +177,43 @@ const struct class_hooks hooks_VDI = {
 
 struct resize_arg {
 	int64_t size;
+	bool online;
 	char *path;
 };
+
+/* The SR's driver must say it can resize a disk in use (xapi checks the
+ * SM capabilities the same way). */
+static int sm_can(struct store_txn *t, const char *sr, const char *capability, struct xc_error *err)
+{
+	XC_AUTOVALUE *type = store_get_field(t, dm_field_find(cls_of("SR"), "type"), sr, err);
+	if (!type)
+		return -1;
+	XC_AUTOVALUE *sms = dev_find(t, "SM", "type", value_str(type));
+	for (size_t i = 0; i < value_len(sms); i++) {
+		struct xc_error ignore = XC_ERROR_INIT;
+		XC_AUTOVALUE *caps = store_get_field(t, dm_field_find(cls_of("SM"), "capabilities"),
+						     value_str(value_array_at(sms, i)), &ignore);
+		xc_error_clear(&ignore);
+		for (size_t k = 0; k < value_len(caps); k++)
+			if (strcmp(value_str(value_array_at(caps, k)), capability) == 0)
+				return 0;
+	}
+	xc_error_set(err, XC_ERR_SR_OPERATION_NOT_SUPPORTED, sr);
+	return -1;
+}
 
 static int resize_check(struct op_ctx *c, struct store_txn *t, const char *vdi, const struct value *rec, void *arg,
 			struct xc_error *err)
 {
 	struct resize_arg *r = arg;
+	if (r->online && sm_can(t, rec_str(rec, "SR"), "VDI_RESIZE_ONLINE", err) < 0)
+		return -1;
+	/* A disk in use cannot lose blocks the guest may hold; the file SR
+	 * driver says so as its SM backend does. */
+	if (r->online && r->size < rec_int(rec, "virtual_size")) {
+		dev_backend_failure(err, 79, "VDI Invalid size", "shrinking a disk in use is not allowed");
+		return -1;
+	}
 	XC_AUTOFREE char *dir = sr_dir(t, rec_str(rec, "SR"), err);
 	if (!dir || size_check(dir, r->size, err) < 0)
 		return -1;
@@ -199,17 +229,35 @@ static int apply_sizes(struct op_ctx *c, struct store_txn *t, const char *vdi, v
 	return dev_update_allowed(t, "VDI", vdi, err);
 }
 
-struct value *op_VDI_resize(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+/* Tells the domain using the VDI (if one does) its disk's new size. */
+static int tell_backend(struct op_ctx *c, const char *vdi, int64_t size, struct xc_error *err)
 {
-	const char *vdi = value_str(args[0]);
-	struct resize_arg r = { args[1]->u.i, NULL };
+	struct store_txn *t = store_read(c->e->store);
+	XC_AUTOFREE char *vbd = dev_vdi_active_vbd(t, vdi, NULL, false);
+	XC_AUTOVALUE *rec = vbd ? store_get_record(t, cls_of("VBD"), vbd, err) : NULL;
+	struct hv *hv = NULL;
+	uint32_t domid = 0;
+	bool hvm = false;
+	int rc = vbd && !rec ? -1 : 0;
+	if (rec)
+		rc = dev_vm_domain(c, t, rec_str(rec, "VM"), &hv, &domid, &hvm, err);
+	XC_AUTOFREE char *vdev = rec && rc == 0 ? dev_vbd_vdev(rec, hvm) : NULL;
+	store_commit(t, NULL);
+	if (rc == 0 && vdev)
+		rc = hv_disk_resize(hv, domid, vdev, (uint64_t)size, err);
+	return rc;
+}
+
+static struct value *resize(struct op_ctx *c, const char *vdi, int64_t size, bool online, struct xc_error *err)
+{
+	struct resize_arg r = { size, online, NULL };
 	if (r.size < 0) {
 		char sz[32];
 		snprintf(sz, sizeof(sz), "%lld", (long long)r.size);
 		xc_error_set(err, XC_ERR_DISK_SIZE_INVALID, sz);
 		return NULL;
 	}
-	XC_AUTOFREE char *key = dev_op_begin(c, "VDI", vdi, "resize", resize_check, &r, err);
+	XC_AUTOFREE char *key = dev_op_begin(c, "VDI", vdi, online ? "resize_online" : "resize", resize_check, &r, err);
 	if (!key) {
 		free(r.path);
 		return NULL;
@@ -220,13 +268,28 @@ struct value *op_VDI_resize(struct op_ctx *c, struct value *const *args, struct 
 		dev_backend_failure(err, 79, "VDI Invalid size", why);
 	}
 	free(r.path);
+	if (rc == 0 && online)
+		rc = tell_backend(c, vdi, r.size, err);
 	if (rc < 0) {
+		/* The file may have grown already: the sizes are recorded anyway. */
 		struct xc_error ignore = XC_ERROR_INIT;
-		dev_op_end(c, "VDI", vdi, key, NULL, NULL, &ignore);
+		dev_op_end(c, "VDI", vdi, key, apply_sizes, NULL, &ignore);
 		xc_error_clear(&ignore);
 		return NULL;
 	}
 	return dev_op_end(c, "VDI", vdi, key, apply_sizes, NULL, err) < 0 ? NULL : void_result();
+}
+
+struct value *op_VDI_resize(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	return resize(c, value_str(args[0]), args[1]->u.i, false, err);
+}
+
+/* As resize, on a disk a running VM may be using: grows only, and the
+ * domain is told of the new size through its backend. */
+struct value *op_VDI_resize_online(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	return resize(c, value_str(args[0]), args[1]->u.i, true, err);
 }
 
 /* ---- clone, snapshot, copy ---- */

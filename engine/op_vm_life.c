@@ -538,26 +538,41 @@ struct value *op_VM_pool_migrate(struct op_ctx *c, struct value *const *args, st
 
 /* ---- small ones ---- */
 
+static int do_sysrq(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d, void *arg,
+		    struct xc_error *err)
+{
+	return hv->ops->send_sysrq(hv, d, *(const char *)arg, err);
+}
+
 struct value *op_VM_send_sysrq(struct op_ctx *c, struct value *const *args, struct xc_error *err)
 {
-	const char *vm = value_str(args[0]);
 	const char *key = value_str(args[1]);
 	if (strlen(key) != 1) {
 		xc_error_set(err, XC_ERR_INVALID_VALUE, "key", key);
 		return NULL;
 	}
-	struct value *rec = NULL;
-	XC_AUTOFREE char *opkey = vm_op_begin(c, vm, "send_sysrq", &rec, err);
-	if (!opkey)
-		return NULL;
-	uint32_t domid = 0;
-	struct hv *hv = domain_of(c, rec, &domid, err);
-	value_unref(rec);
-	int rc = hv ? hv->ops->send_sysrq(hv, domid, key[0], err) : -1;
-	struct xc_error end = XC_ERROR_INIT;
-	vm_op_end(c, vm, opkey, NULL, NULL, rc < 0 ? &end : err);
-	xc_error_clear(&end);
-	return rc < 0 ? NULL : void_result();
+	return with_domain(c, value_str(args[0]), "send_sysrq", do_sysrq, NULL, (void *)key, err);
+}
+
+static int do_trigger(struct op_ctx *c, const char *vm, const struct value *rec, struct hv *hv, uint32_t d,
+		      void *arg, struct xc_error *err)
+{
+	if (hv_send_trigger(hv, d, arg, err) == 0)
+		return 0;
+	/* The backend knows the domain's uuid; the caller gave a VM ref. */
+	if (err->code == XC_ERR_VM_HVM_REQUIRED) {
+		xc_error_clear(err);
+		xc_error_set(err, XC_ERR_VM_HVM_REQUIRED, vm);
+	}
+	return -1;
+}
+
+/* Triggers as libxl names them; the backend says which exist and which
+ * need an HVM guest.  What the guest does follows as events (power off,
+ * reset), the same way as for send_sysrq. */
+struct value *op_VM_send_trigger(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	return with_domain(c, value_str(args[0]), "send_trigger", do_trigger, NULL, (void *)value_str(args[1]), err);
 }
 
 struct value *op_VM_power_state_reset(struct op_ctx *c, struct value *const *args, struct xc_error *err)

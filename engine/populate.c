@@ -115,7 +115,7 @@ static int make_sm(struct store_txn *t, struct xc_error *err)
 	put_s(sm, "required_api_version", "1.0");
 	const char *conf[] = { "location", "Directory holding the VDI files", NULL };
 	put_v(sm, "configuration", smap(conf));
-	put_v(sm, "capabilities", sset("SR_PROBE VDI_CREATE VDI_DELETE VDI_ATTACH VDI_DETACH VDI_RESIZE VDI_CLONE VDI_SNAPSHOT"));
+	put_v(sm, "capabilities", sset("SR_PROBE VDI_CREATE VDI_DELETE VDI_ATTACH VDI_DETACH VDI_RESIZE VDI_RESIZE_ONLINE VDI_CLONE VDI_SNAPSHOT"));
 	char *ref = create(t, "SM", NULL, sm, err);
 	free(ref);
 	return ref ? 0 : -1;

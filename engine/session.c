@@ -267,3 +267,47 @@ struct value *op_session_local_logout(struct op_ctx *c, struct value *const *arg
 {
 	return op_session_logout(c, args, err);
 }
+
+/* As xapi: the old password is checked first (SESSION_AUTHENTICATION_FAILED
+ * [user, reason]), then PAM changes it (CHANGE_PASSWORD_REJECTED [reason]
+ * when the password stack refuses, e.g. a too simple password).  A trusted
+ * local-socket session was never checked against an account, so it has no
+ * password of its own to change: USER_IS_NOT_LOCAL_SUPERUSER, as xapi
+ * answers a session it cannot change a password for. */
+struct value *op_session_change_password(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	struct engine *e = c->e;
+	struct store_txn *t = store_read(e->store);
+	XC_AUTOVALUE *rec = store_get_record(t, cls_of("session"), c->session, err);
+	store_commit(t, NULL);
+	if (!rec)
+		return NULL;
+	const char *user = rec_str(rec, "auth_user_name");
+	const char *origin = c->cc && c->cc->origin ? c->cc->origin : "?";
+	if (c->cc && c->cc->trusted) {
+		XC_AUTOFREE char *msg = xasprintf("Failed to change password for user %s", user);
+		xc_error_set(err, XC_ERR_USER_IS_NOT_LOCAL_SUPERUSER, msg);
+		return NULL;
+	}
+	const char *service = e->opts.pam_service ? e->opts.pam_service : "xcon";
+	char *why = NULL;
+	if (!auth_pam_check(service, user, value_str(args[0]), &why)) {
+		log_warn("password change for user '%s' from %s: old password refused: %s", user, origin,
+			 why ? why : "?");
+		if (e->opts.auth_fail_delay_ms)
+			usleep((useconds_t)e->opts.auth_fail_delay_ms * 1000);
+		xc_error_set(err, XC_ERR_SESSION_AUTHENTICATION_FAILED, user, "Authentication failure");
+		free(why);
+		return NULL;
+	}
+	free(why);
+	why = NULL;
+	if (!auth_pam_change(service, user, value_str(args[0]), value_str(args[1]), &why)) {
+		log_warn("password change for user '%s' from %s rejected: %s", user, origin, why ? why : "?");
+		xc_error_set(err, XC_ERR_CHANGE_PASSWORD_REJECTED, why ? why : "rejected");
+		free(why);
+		return NULL;
+	}
+	log_info("password of user '%s' changed (from %s)", user, origin);
+	return void_result();
+}

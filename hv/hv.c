@@ -152,6 +152,14 @@ int hv_host_shutdown(struct hv *hv, struct xc_error *err)
 int hv_xenstore_read(struct hv *hv, uint32_t domid, const char *key, char **value,
 		     struct xc_error *err)
 { HV_CALL(xenstore_read, domid, key, value, err); }
+int hv_send_trigger(struct hv *hv, uint32_t domid, const char *trigger, struct xc_error *err)
+{ HV_CALL(send_trigger, domid, trigger, err); }
+int hv_disk_resize(struct hv *hv, uint32_t domid, const char *vdev, uint64_t size, struct xc_error *err)
+{ HV_CALL(disk_resize, domid, vdev, size, err); }
+int hv_host_dmesg(struct hv *hv, bool clear, char **text, struct xc_error *err)
+{ HV_CALL(host_dmesg, clear, text, err); }
+int hv_host_debug_keys(struct hv *hv, const char *keys, struct xc_error *err)
+{ HV_CALL(host_debug_keys, keys, err); }
 
 const char *hv_state_name(enum hv_domain_state s)
 {

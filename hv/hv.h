@@ -203,6 +203,20 @@ struct hv_ops {
 	 * An absent key is not an error: 0 with *value NULL.  Caller frees. */
 	int (*xenstore_read)(struct hv *hv, uint32_t domid, const char *key, char **value,
 			     struct xc_error *err);
+	/* A named trigger, as libxl_send_trigger: "power" and "sleep" (ACPI
+	 * buttons), "s3resume", "init" (HVM only: VM_HVM_REQUIRED [uuid]),
+	 * "nmi", "reset"; another name is INVALID_VALUE ["trigger", name]. */
+	int (*send_trigger)(struct hv *hv, uint32_t domid, const char *trigger, struct xc_error *err);
+	/* Tells a domain that the disk behind vdev now has `size` bytes (the
+	 * backend's online resize; blkfront sees the new capacity). */
+	int (*disk_resize)(struct hv *hv, uint32_t domid, const char *vdev, uint64_t size,
+			   struct xc_error *err);
+	/* The hypervisor's console ring, as `xl dmesg` (caller frees); clear
+	 * empties it after reading, as `xl dmesg -c`. */
+	int (*host_dmesg)(struct hv *hv, bool clear, char **text, struct xc_error *err);
+	/* Debug-key presses, as `xl debug-keys`: printable ASCII only
+	 * (INVALID_VALUE ["keys", keys]); the output lands in the ring. */
+	int (*host_debug_keys)(struct hv *hv, const char *keys, struct xc_error *err);
 };
 
 struct hv {
@@ -260,6 +274,10 @@ int hv_host_reboot(struct hv *hv, struct xc_error *err);
 int hv_host_shutdown(struct hv *hv, struct xc_error *err);
 int hv_xenstore_read(struct hv *hv, uint32_t domid, const char *key, char **value,
 		     struct xc_error *err);
+int hv_send_trigger(struct hv *hv, uint32_t domid, const char *trigger, struct xc_error *err);
+int hv_disk_resize(struct hv *hv, uint32_t domid, const char *vdev, uint64_t size, struct xc_error *err);
+int hv_host_dmesg(struct hv *hv, bool clear, char **text, struct xc_error *err);
+int hv_host_debug_keys(struct hv *hv, const char *keys, struct xc_error *err);
 
 /* Names for logs and messages ("running", "poweroff"). */
 const char *hv_state_name(enum hv_domain_state s);

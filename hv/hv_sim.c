@@ -49,6 +49,10 @@ const struct hv_ops hv_sim_ops = {
 	.host_reboot = hv_sim_host_reboot,
 	.host_shutdown = hv_sim_host_shutdown,
 	.xenstore_read = hv_sim_dom_xenstore_read,
+	.send_trigger = hv_sim_xen_send_trigger,
+	.disk_resize = hv_sim_device_disk_resize,
+	.host_dmesg = hv_sim_xen_dmesg,
+	.host_debug_keys = hv_sim_xen_debug_keys,
 };
 
 int64_t hv_sim_now(void)
@@ -104,6 +108,7 @@ struct hv *hv_sim_open(const char *name, unsigned index, const char *state_dir,
 	h->armed = SIM_NEVER;
 	h->epfd = h->wakefd = h->timerfd = -1;
 	h->boot_wall = time(NULL);
+	hv_sim_xen_boot(h);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -147,6 +152,7 @@ void hv_sim_free(struct sim_host *h)
 	free(h->faults);
 	free(h->hostname);
 	free(h->state_dir);
+	buf_free(&h->conring);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

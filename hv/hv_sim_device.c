@@ -131,6 +131,7 @@ static int disk_attach(struct sim_dom *d, const struct hv_disk *disk, bool hotpl
 	k->mode = disk->mode;
 	k->cdrom = disk->cdrom;
 	k->bootable = disk->bootable;
+	k->size = 0;
 	if (!hotplug)
 		return 0;
 	if (k->cdrom)
@@ -373,6 +374,24 @@ int hv_sim_device_disk_change_media(struct hv *hv, uint32_t domid, const char *v
 	free(k->target);
 	k->target = target && *target ? xstrdup(target) : NULL;
 	hv_sim_guest_printk(d, "blkfront: %s: %s", k->vdev, k->target ? "media changed" : "media ejected");
+	return done(h, 0);
+}
+
+int hv_sim_device_disk_resize(struct hv *hv, uint32_t domid, const char *vdev, uint64_t size,
+			      struct xc_error *err)
+{
+	struct sim_dom *d;
+	struct sim_host *h = begin(hv, SIM_OP_disk_resize, domid, &d, err);
+	if (!h)
+		return -1;
+	struct sim_disk *k = attached_disk(d, vdev, err);
+	if (!k)
+		return done(h, -1);
+	/* The kernel counts 512-byte sectors; "from 0" is a size it never
+	 * learnt (a disk plugged before sizes were passed down). */
+	hv_sim_guest_printk(d, "%s: detected capacity change from %llu to %llu", k->vdev,
+			    (unsigned long long)(k->size / 512), (unsigned long long)(size / 512));
+	k->size = size;
 	return done(h, 0);
 }
 

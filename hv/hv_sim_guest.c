@@ -513,7 +513,7 @@ void hv_sim_guest_input(struct sim_dom *d, const char *p, size_t n)
 	struct sim_guest *g = &d->g;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
-		if (d->state != HV_STATE_RUNNING || (g->stage != SIM_GUEST_LOGIN &&
+		if (d->state != HV_STATE_RUNNING || g->asleep || (g->stage != SIM_GUEST_LOGIN &&
 		    g->stage != SIM_GUEST_PASSWORD && g->stage != SIM_GUEST_SHELL))
 			return;
 		if (g->esc == 1) {

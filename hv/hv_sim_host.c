@@ -440,6 +440,7 @@ void hv_sim_host_tick(struct sim_host *h, int64_t now)
 		return;
 	h->power = SIM_HOST_UP;
 	h->boot_wall = time(NULL);
+	hv_sim_xen_boot(h); /* a new Xen: a new console ring */
 	log_info("host %s is up again", h->hostname);
 	hv_sim_loop_event(h, 0, ZERO_UUID, HV_STATE_RUNNING, HV_SHUTDOWN_NONE);
 }

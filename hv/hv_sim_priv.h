@@ -41,7 +41,8 @@
 	X(domain_shutdown) X(domain_destroy) X(domain_suspend) X(domain_restore) \
 	X(disk_add) X(disk_remove) X(disk_change_media) X(vif_add) X(vif_remove) \
 	X(set_vcpus) X(set_memory_target) X(send_sysrq) X(console_pty) X(domain_list) \
-	X(domain_migrate) X(host_reboot) X(host_shutdown) X(xenstore_read)
+	X(domain_migrate) X(host_reboot) X(host_shutdown) X(xenstore_read) \
+	X(send_trigger) X(disk_resize) X(host_dmesg) X(host_debug_keys)
 
 enum sim_op {
 #define SIM_OP_ENUM(n) SIM_OP_##n,
@@ -78,6 +79,7 @@ struct sim_disk {
 	enum hv_disk_mode mode;
 	bool cdrom;
 	bool bootable;
+	uint64_t size;       /* bytes, once an online resize told it; 0 before */
 };
 
 struct sim_vif {
@@ -114,6 +116,7 @@ struct sim_guest {
 	enum hv_shutdown_reason halt_reason;
 	enum hv_shutdown_reason pending; /* toolstack request not yet acted on */
 	char sysrq;             /* sysrq not yet acted on, 0 for none */
+	bool asleep;            /* in ACPI S3 (trigger sleep) until s3resume: deaf */
 	bool resumed;           /* restored or migrated in: say so once it runs */
 	int64_t act_due;        /* next boot/halt step, SIM_NEVER for none */
 	double uptime_base;     /* uptime carried over from a suspend image */
@@ -173,6 +176,7 @@ struct sim_host {
 	struct strmap uuids;    /* uuid -> struct sim_dom */
 	unsigned ndoms;
 	uint32_t next_domid;
+	struct buf conring;     /* Xen's console ring (xl dmesg), bounded */
 	enum sim_power power;
 	int64_t power_due;      /* when a rebooting host is up again */
 	unsigned inflight;
@@ -267,6 +271,14 @@ void hv_sim_dom_err_state(struct xc_error *err, const struct sim_dom *d, const c
 /* A xenstore key of the domain; tmp holds computed values.  NULL if absent. */
 const char *hv_sim_dom_xs_get(const struct sim_dom *d, const char *key, char tmp[128]);
 
+/* hv_sim_xen.c: the hypervisor's own console ring, debug keys, triggers */
+/* Fills the ring with Xen's boot messages (host open and reboot). */
+void hv_sim_xen_boot(struct sim_host *h);
+void hv_sim_xen_printk(struct sim_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int hv_sim_xen_dmesg(struct hv *hv, bool clear, char **text, struct xc_error *err);
+int hv_sim_xen_debug_keys(struct hv *hv, const char *keys, struct xc_error *err);
+int hv_sim_xen_send_trigger(struct hv *hv, uint32_t domid, const char *trigger, struct xc_error *err);
+
 /* hv_sim_save.c: suspend images and migration */
 int hv_sim_save_suspend(struct hv *hv, uint32_t domid, const char *path, struct xc_error *err);
 int hv_sim_save_restore(struct hv *hv, const struct hv_domain_config *cfg, const char *path,
@@ -286,6 +298,8 @@ int hv_sim_device_vif_remove(struct hv *hv, uint32_t domid, const char *devid, s
 int hv_sim_device_attach_all(struct sim_dom *d, const struct hv_domain_config *cfg,
 			     struct xc_error *err);
 void hv_sim_device_free_all(struct sim_dom *d);
+int hv_sim_device_disk_resize(struct hv *hv, uint32_t domid, const char *vdev, uint64_t size,
+			      struct xc_error *err);
 const struct sim_vif *hv_sim_device_vif_find(const struct sim_dom *d, const char *devid);
 /* The ethtool-* keys a VIF may carry and the guest's names for them. */
 struct sim_ethtool_key {

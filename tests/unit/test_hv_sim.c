@@ -1337,6 +1337,119 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ---- the hypervisor's ring, debug keys, triggers, online resize ---- */
+
+static void test_dmesg_and_debug_keys(void **state)
+{
+	evlog_reset();
+	struct hv *hv = open_sim(0, "0", "8G");
+	struct xc_error err = XC_ERROR_INIT;
+	uint32_t d = create(hv, "keys", 256 * MIB);
+	char *text = NULL;
+	assert_int_equal(hv_host_dmesg(hv, false, &text, &err), 0);
+	assert_non_null(strstr(text, "(XEN) Xen version 4.17.0"));
+	free(text);
+
+	/* Output of known keys lands in the ring; unknown ones are ignored. */
+	assert_int_equal(hv_host_debug_keys(hv, "qZ", &err), 0);
+	assert_int_equal(hv_host_dmesg(hv, true, &text, &err), 0);
+	assert_non_null(strstr(text, "(XEN) 'q' pressed -> dump domain (and guest debug) info"));
+	char want[64];
+	snprintf(want, sizeof(want), "General information for domain %u:", d);
+	assert_non_null(strstr(text, want));
+	assert_null(strstr(text, "'Z'"));
+	free(text);
+	/* Cleared by the read before. */
+	assert_int_equal(hv_host_dmesg(hv, false, &text, &err), 0);
+	assert_string_equal(text, "");
+	free(text);
+
+	assert_int_equal(hv_host_debug_keys(hv, "", &err), -1);
+	assert_error(&err, XC_ERR_INVALID_VALUE, "keys");
+	assert_int_equal(hv_host_debug_keys(hv, "q r", &err), -1);
+	assert_error(&err, XC_ERR_INVALID_VALUE, "keys");
+
+	/* Bounded: a flood keeps the newest lines, whole. */
+	for (int i = 0; i < 400; i++)
+		assert_int_equal(hv_host_debug_keys(hv, "h", &err), 0);
+	assert_int_equal(hv_host_debug_keys(hv, "m", &err), 0);
+	assert_int_equal(hv_host_dmesg(hv, false, &text, &err), 0);
+	assert_true(strlen(text) <= 16 * 1024);
+	assert_int_equal(strncmp(text, "(XEN) ", 6), 0);
+	assert_non_null(strstr(text, "'m' pressed -> memory info"));
+	free(text);
+	hv_close(hv);
+}
+
+static void test_triggers(void **state)
+{
+	evlog_reset();
+	struct hv *hv = open_sim(0, "0.01", "8G");
+	struct xc_error err = XC_ERROR_INIT;
+	uint32_t pv = create(hv, "pvtrig", 256 * MIB);
+	struct hv_domain_config *c = mkcfg("hvmtrig", 256 * MIB);
+	c->hvm = true;
+	uint32_t hvm = 0;
+	assert_int_equal(hv_domain_create(hv, c, false, &hvm, &err), 0);
+	freecfg(c);
+
+	assert_int_equal(hv_send_trigger(hv, pv, "bogus", &err), -1);
+	assert_error(&err, XC_ERR_INVALID_VALUE, "trigger");
+	assert_int_equal(hv_send_trigger(hv, pv, "power", &err), -1);
+	assert_error(&err, XC_ERR_VM_HVM_REQUIRED, NULL);
+	assert_int_equal(hv_send_trigger(hv, pv, "init", &err), -1);
+	assert_error(&err, XC_ERR_VM_HVM_REQUIRED, NULL);
+
+	struct con con;
+	con_open(hv, pv, &con);
+	con_login(&con, "pvtrig");
+	assert_int_equal(hv_send_trigger(hv, pv, "nmi", &err), 0);
+	assert_true(con_expect(&con, "NMI received"));
+	con_close(&con);
+
+	con_open(hv, hvm, &con);
+	con_login(&con, "hvmtrig");
+	/* Asleep the guest does not answer; s3resume wakes it. */
+	assert_int_equal(hv_send_trigger(hv, hvm, "sleep", &err), 0);
+	assert_true(con_expect(&con, "PM: suspend entry"));
+	con_send(&con, "hostname\r");
+	assert_int_equal(hv_send_trigger(hv, hvm, "s3resume", &err), 0);
+	assert_true(con_expect(&con, "PM: suspend exit"));
+	con_send(&con, "uname -n\r");
+	assert_true(con_expect(&con, "hvmtrig"));
+	/* The power button: a clean poweroff. */
+	assert_int_equal(hv_send_trigger(hv, hvm, "power", &err), 0);
+	assert_true(con_expect(&con, "Power Button"));
+	assert_true(wait_event(hvm, HV_STATE_SHUTDOWN, HV_SHUTDOWN_POWEROFF));
+	con_close(&con);
+	assert_int_equal(hv_send_trigger(hv, hvm, "nmi", &err), -1);
+	assert_error(&err, XC_ERR_VM_BAD_POWER_STATE, NULL);
+
+	/* reset: the machine restarts under the guest. */
+	assert_int_equal(hv_send_trigger(hv, pv, "reset", &err), 0);
+	assert_true(wait_event(pv, HV_STATE_SHUTDOWN, HV_SHUTDOWN_REBOOT));
+	hv_close(hv);
+}
+
+static void test_disk_resize(void **state)
+{
+	evlog_reset();
+	struct hv *hv = open_sim(0, "0.01", "8G");
+	struct xc_error err = XC_ERROR_INIT;
+	uint32_t d = create(hv, "grow", 256 * MIB);
+	struct con con;
+	con_open(hv, d, &con);
+	con_login(&con, "grow");
+	assert_int_equal(hv_disk_resize(hv, d, "xvda", 2 * GIB, &err), 0);
+	assert_true(con_expect(&con, "xvda: detected capacity change from 0 to 4194304"));
+	assert_int_equal(hv_disk_resize(hv, d, "0", 4 * GIB, &err), 0);
+	assert_true(con_expect(&con, "from 4194304 to 8388608"));
+	assert_int_equal(hv_disk_resize(hv, d, "xvdq", GIB, &err), -1);
+	assert_error(&err, XC_ERR_DEVICE_ALREADY_DETACHED, "xvdq");
+	con_close(&con);
+	hv_close(hv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1359,6 +1472,9 @@ int main(void)
 		cmocka_unit_test(test_console_hangup),
 		cmocka_unit_test(test_migrate_interrupted),
 		cmocka_unit_test(test_concurrent_and_close),
+		cmocka_unit_test(test_dmesg_and_debug_keys),
+		cmocka_unit_test(test_triggers),
+		cmocka_unit_test(test_disk_resize),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -211,9 +211,7 @@ static void j_real(struct value_sink *k, double f)
 {
 	struct buf *b = item(k);
 	if (isfinite(f)) {
-		char tmp[40];
-		int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
-		wire_put(b, tmp, (size_t)n);
+		wire_put_double(b, f);
 	} else {
 		WIRE_LIT(b, "null"); /* JSON has no NaN or infinity */
 	}
@@ -260,8 +258,14 @@ static void j_struct_begin(struct value_sink *k)
 static void j_member(struct value_sink *k, const char *key, size_t n, bool key_static)
 {
 	struct buf *b = item(k);
-	encode_string(b, key, n);
-	WIRE_LIT(b, ":");
+	if (key_static) { /* a datamodel field name: nothing to escape */
+		WIRE_LIT(b, "\"");
+		wire_put(b, key, n);
+		WIRE_LIT(b, "\":");
+	} else {
+		encode_string(b, key, n);
+		WIRE_LIT(b, ":");
+	}
 	JW(k)->comma = false;
 }
 

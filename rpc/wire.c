@@ -5,7 +5,13 @@
 #include "wire.h"
 
 #include <stdbool.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 
 enum { PLAIN, SPECIAL, HIGH };
@@ -56,6 +62,43 @@ static size_t utf8_len(const unsigned char *p, size_t avail, bool xml)
 	return n;
 }
 
+/* The end of the run of PLAIN bytes at p.  Replies are mostly plain text
+ * (refs, uuids, names), so sixteen bytes are checked at once where SSE2 is
+ * there: a signed "less than 0x20" catches C0 controls and every byte from
+ * 0x80 up, an equality test each the few specials; a hit that the table
+ * says is plain after all (tab, LF) goes on byte by byte. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end, const uint8_t *cls,
+				      const char *specials)
+{
+#ifdef __SSE2__
+	const __m128i ctl = _mm_set1_epi8(0x20);
+	__m128i sp[4];
+	unsigned nsp = 0;
+	for (; specials[nsp] && nsp < 4; nsp++)
+		sp[nsp] = _mm_set1_epi8(specials[nsp]);
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)p);
+		__m128i hit = _mm_cmplt_epi8(x, ctl);
+		for (unsigned i = 0; i < nsp; i++)
+			hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, sp[i]));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (!mask) {
+			p += 16;
+			continue;
+		}
+		p += __builtin_ctz(mask);
+		if (cls[*p] != PLAIN)
+			return p;
+		p++;
+	}
+#else
+	(void)specials;
+#endif
+	while (p < end && cls[*p] == PLAIN)
+		p++;
+	return p;
+}
+
 void wire_escape_xml(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -63,8 +106,7 @@ void wire_escape_xml(struct buf *b, const char *s, size_t n)
 		buf_reserve(b, n);
 	while (p < end) {
 		const unsigned char *run = p;
-		while (p < end && xml_class[*p] == PLAIN)
-			p++;
+		p = plain_run(p, end, xml_class, "<>&\"");
 		if (p > run)
 			wire_put(b, run, (size_t)(p - run));
 		if (p == end)
@@ -99,8 +141,7 @@ void wire_escape_json(struct buf *b, const char *s, size_t n)
 		buf_reserve(b, n);
 	while (p < end) {
 		const unsigned char *run = p;
-		while (p < end && json_class[*p] == PLAIN)
-			p++;
+		p = plain_run(p, end, json_class, "\"\\");
 		if (p > run)
 			wire_put(b, run, (size_t)(p - run));
 		if (p == end)
@@ -131,4 +172,17 @@ void wire_escape_json(struct buf *b, const char *s, size_t n)
 		}
 		}
 	}
+}
+
+void wire_put_double(struct buf *b, double f)
+{
+	/* Below 2^53 a whole double is exact as an int64 and %.16g prints
+	 * its digits: -0.0 prints as "-0", so it takes the slow way. */
+	if (f > -9007199254740992.0 && f < 9007199254740992.0 && f == (double)(int64_t)f && !(f == 0 && signbit(f))) {
+		wire_put_i64(b, (int64_t)f);
+		return;
+	}
+	char tmp[40];
+	int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
+	wire_put(b, tmp, (size_t)n);
 }

@@ -37,6 +37,10 @@ static inline void wire_put_i64(struct buf *b, int64_t v)
 	buf_add_i64(b, v);
 }
 
+/* Appends a double as %.16g does; whole numbers (memory sizes, counts)
+ * skip printf, which costs more than the rest of their field. */
+void wire_put_double(struct buf *b, double f);
+
 /* NUL-terminates the buffer after a run of wire_* appends. */
 static inline void wire_finish(struct buf *b)
 {

@@ -284,10 +284,8 @@ static void x_integer(struct value_sink *k, int64_t i, bool int32)
 static void x_real(struct value_sink *k, double f)
 {
 	struct buf *b = XB(k);
-	char tmp[40];
-	int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
 	WIRE_LIT(b, "<value><double>");
-	wire_put(b, tmp, (size_t)n);
+	wire_put_double(b, f);
 	WIRE_LIT(b, "</double></value>");
 }
 
@@ -334,7 +332,10 @@ static void x_member(struct value_sink *k, const char *key, size_t n, bool key_s
 {
 	struct buf *b = XB(k);
 	WIRE_LIT(b, "<member><name>");
-	wire_escape_xml(b, key, n);
+	if (key_static)
+		wire_put(b, key, n); /* a datamodel field name: nothing to escape */
+	else
+		wire_escape_xml(b, key, n);
 	WIRE_LIT(b, "</name>");
 }
 

@@ -385,7 +385,24 @@ void value_datetime_format(int64_t t, char out[32])
 	struct tm tm;
 	if (!gmtime_r(&tt, &tm))
 		memset(&tm, 0, sizeof(tm));
-	strftime(out, 32, "%Y%m%dT%H:%M:%SZ", &tm);
+	int year = tm.tm_year + 1900;
+	if (year < 0 || year > 9999) { /* not four digits: the general way */
+		strftime(out, 32, "%Y%m%dT%H:%M:%SZ", &tm);
+		return;
+	}
+	/* Every record carries a few datetimes; strftime costs ten times this. */
+	int f[] = { year / 100, year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec };
+	char *p = out;
+	for (unsigned i = 0; i < 7; i++) {
+		if (i == 4)
+			*p++ = 'T';
+		else if (i > 4)
+			*p++ = ':';
+		*p++ = (char)('0' + f[i] / 10);
+		*p++ = (char)('0' + f[i] % 10);
+	}
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 bool value_datetime_parse(const char *s, int64_t *t)

@@ -164,22 +164,29 @@ __attribute__((format(printf, 2, 3))) static void *fail(struct parser *ps, const
 
 /* --- characters --------------------------------------------------------- */
 
-/* 1: copied as is inside text; 0: needs a look ('<', '&', ']', CR,
- * non-ASCII, controls). */
-static const unsigned char plain[256] = {
-	['\t'] = 1, ['\n'] = 1,
-	[' '] = 1, ['!'] = 1, ['"'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['\''] = 1, ['('] = 1,
-	[')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-	['8'] = 1, ['9'] = 1, [':'] = 1, [';'] = 1, ['='] = 1, ['>'] = 1, ['?'] = 1, ['@'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-	['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-	['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-	['Y'] = 1, ['Z'] = 1, ['['] = 1, ['\\'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-	['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-	['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-	['y'] = 1, ['z'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1, [0x7F] = 1,
+/* Byte classes: TEXT is copied as is inside character data (not '<',
+ * '&', ']', CR, controls or non-ASCII, which need a look); NAME_START and
+ * NAME may begin and continue an element or attribute name: ASCII letters,
+ * digits, '_', ':', '.', '-' and anything non-ASCII (XML allows most of it;
+ * no XML-RPC element uses it, so such a name is refused later as unknown). */
+enum { TEXT = 1, NAME_START = 2, NAME = 4 };
+static const unsigned char cclass[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 5, 5, 1,
+	5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 1, 0, 1, 1, 1,
+	1, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 1, 0, 1, 7,
+	1, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 1, 1, 1, 1,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
 };
 
 /* lo <= c <= hi in one unsigned comparison. */
@@ -191,19 +198,6 @@ static bool between(unsigned c, unsigned lo, unsigned hi)
 static bool is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Name characters: ASCII letters, digits, '_', ':', '.', '-' and anything
- * non-ASCII (XML allows most of it; no XML-RPC element uses it, so such a
- * name is refused later as unknown). */
-static bool is_name_start(unsigned char c)
-{
-	return between(c | 0x20, 'a', 'z') || c == '_' || c == ':' || c >= 0x80;
-}
-
-static bool is_name_char(unsigned char c)
-{
-	return is_name_start(c) || between(c, '0', '9') || c == '.' || c == '-';
 }
 
 /* XML 1.0 Char production. */
@@ -296,8 +290,10 @@ static const unsigned char *entity(struct parser *ps, const unsigned char *p)
 }
 
 /* One character at p that is not plain; `markup` is false inside CDATA,
- * where '&', '<' and ']' are just characters.  Returns the byte after it. */
-static const unsigned char *special_char(struct parser *ps, const unsigned char *p, bool markup)
+ * where '&', '<' and ']' are just characters; nothing at or after `stop`
+ * belongs to it.  Returns the byte after it. */
+static const unsigned char *special_char(struct parser *ps, const unsigned char *p, const unsigned char *stop,
+					 bool markup)
 {
 	struct scratch *t = &ps->text;
 	switch (*p) {
@@ -310,14 +306,14 @@ static const unsigned char *special_char(struct parser *ps, const unsigned char 
 			return fail(ps, "'<' in text");
 		break;
 	case ']':
-		if (markup && ps->end - p >= 3 && p[1] == ']' && p[2] == '>')
+		if (markup && stop - p >= 3 && p[1] == ']' && p[2] == '>')
 			return fail(ps, "']]>' outside a CDATA section");
 		break;
 	case '\r':
 		/* XML line-end handling: CR LF and a lone CR both become LF.
 		 * A CR the sender wants kept travels as &#13;. */
 		scratch_putc(t, '\n');
-		return p + 1 < ps->end && p[1] == '\n' ? p + 2 : p + 1;
+		return p + 1 < stop && p[1] == '\n' ? p + 2 : p + 1;
 	default:
 		if (*p < 0x80)
 			return fail(ps, "control character 0x%02x in text", *p);
@@ -325,7 +321,7 @@ static const unsigned char *special_char(struct parser *ps, const unsigned char 
 			scratch_put_utf8(t, *p);
 			return p + 1;
 		}
-		size_t n = utf8_len(p, ps->end);
+		size_t n = utf8_len(p, stop);
 		if (!n)
 			return fail(ps, "invalid UTF-8");
 		scratch_put(t, p, n);
@@ -335,47 +331,26 @@ static const unsigned char *special_char(struct parser *ps, const unsigned char 
 	return p + 1;
 }
 
-/* Appends the character data from ps->p up to the next '<' (or the end). */
-static bool read_text(struct parser *ps)
+/* Appends the characters from ps->p up to `stop`, or in text (where
+ * `markup` counts) up to the next '<'; leaves ps->p there. */
+static bool copy_chars(struct parser *ps, const unsigned char *stop, bool markup)
 {
-	const unsigned char *p = ps->p, *end = ps->end;
-	while (p < end) {
+	const unsigned char *p = ps->p;
+	while (p < stop) {
 		const unsigned char *run = p;
-		while (p < end && plain[*p])
+		while (p < stop && (cclass[*p] & TEXT))
 			p++;
 		if (p > run)
 			scratch_put(&ps->text, run, (size_t)(p - run));
-		if (p == end || *p == '<')
+		if (p == stop || (markup && *p == '<'))
 			break;
 		ps->p = p;
-		p = special_char(ps, p, true);
+		p = special_char(ps, p, stop, markup);
 		if (!p)
 			return false;
 	}
 	ps->p = p;
 	return true;
-}
-
-/* Appends the content of a CDATA section, [p, end). */
-static bool cdata_text(struct parser *ps, const unsigned char *p, const unsigned char *end)
-{
-	const unsigned char *doc_end = ps->end;
-	ps->end = end; /* a CR at the section's end must not look past it */
-	while (p < end) {
-		const unsigned char *run = p;
-		while (p < end && plain[*p])
-			p++;
-		if (p > run)
-			scratch_put(&ps->text, run, (size_t)(p - run));
-		if (p == end)
-			break;
-		ps->p = p;
-		p = special_char(ps, p, false);
-		if (!p)
-			break;
-	}
-	ps->end = doc_end;
-	return p != NULL;
 }
 
 static bool text_is_space(const struct parser *ps)
@@ -397,9 +372,9 @@ static const unsigned char *skip_space(const unsigned char *p, const unsigned ch
 
 static const unsigned char *skip_name(const unsigned char *p, const unsigned char *end)
 {
-	if (p == end || !is_name_start(*p))
+	if (p == end || !(cclass[*p] & NAME_START))
 		return NULL;
-	while (p < end && is_name_char(*p))
+	while (p < end && (cclass[*p] & NAME))
 		p++;
 	return p;
 }
@@ -410,12 +385,24 @@ static bool has_prefix(const unsigned char *p, const unsigned char *end, const c
 	return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
 }
 
+/* The first occurrence of lit in [p, end), or NULL.  (memmem's set-up
+ * costs more than these short searches.) */
+static const unsigned char *find(const unsigned char *p, const unsigned char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+	while ((size_t)(end - p) >= n && (p = memchr(p, lit[0], (size_t)(end - p) - n + 1)) != NULL) {
+		if (memcmp(p, lit, n) == 0)
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
 /* The end of the first occurrence of lit at or after p, or NULL. */
 static const unsigned char *past(const unsigned char *p, const unsigned char *end, const char *lit)
 {
-	size_t n = strlen(lit);
-	const unsigned char *q = memmem(p, (size_t)(end - p), lit, n);
-	return q ? q + n : NULL;
+	const unsigned char *q = find(p, end, lit);
+	return q ? q + strlen(lit) : NULL;
 }
 
 /* Attributes up to '>', "/>" or "?>": syntax-checked, values ignored (no
@@ -503,7 +490,8 @@ static bool other_markup(struct parser *ps)
 		q = past(p + 9, end, "]]>");
 		if (!q)
 			return fail(ps, "unterminated CDATA section");
-		if (!cdata_text(ps, p + 9, q - 3))
+		ps->p = p + 9;
+		if (!copy_chars(ps, q - 3, false))
 			return false;
 		ps->p = q;
 		return true;
@@ -513,7 +501,7 @@ static bool other_markup(struct parser *ps)
 								 : "malformed markup");
 	/* "<?target ...?>": an XML declaration is only allowed first. */
 	q = skip_name(p + 2, end);
-	if (!q)
+	if (!q || q == end || !(is_space(*q) || *q == '?'))
 		return fail(ps, "malformed processing instruction");
 	if (q - p == 5 && (p[2] | 0x20) == 'x' && (p[3] | 0x20) == 'm' && (p[4] | 0x20) == 'l')
 		return fail(ps, "XML declaration not at the start of the document");
@@ -532,7 +520,7 @@ static bool next_tag(struct parser *ps, struct tag *t)
 	ps->text.len = 0;
 	ps->text.s[0] = '\0';
 	for (;;) {
-		if (!read_text(ps))
+		if (!copy_chars(ps, ps->end, true))
 			return false;
 		if (ps->p == ps->end) {
 			t->kind = TAG_END;
@@ -560,14 +548,20 @@ static bool inner_tag(struct parser *ps, struct tag *t, const char *in)
 	return true;
 }
 
-/* Checks that t closes `in`; anything else there is out of place. */
-static bool closes(struct parser *ps, const struct tag *t, const char *in)
+/* Checks that t closes the element named [in, in + n); anything else
+ * there is out of place. */
+static bool closes_n(struct parser *ps, const struct tag *t, const char *in, size_t n)
 {
 	if (t->kind != TAG_CLOSE)
-		return fail(ps, "unexpected <%.*s> in <%s>", (int)t->len, t->name, in);
-	if (t->len != strlen(in) || memcmp(t->name, in, t->len) != 0)
-		return fail(ps, "</%.*s> where </%s> was expected", (int)t->len, t->name, in);
+		return fail(ps, "unexpected <%.*s> in <%.*s>", (int)t->len, t->name, (int)n, in);
+	if (t->len != n || memcmp(t->name, in, n) != 0)
+		return fail(ps, "</%.*s> where </%.*s> was expected", (int)t->len, t->name, (int)n, in);
 	return true;
+}
+
+static bool closes(struct parser *ps, const struct tag *t, const char *in)
+{
+	return closes_n(ps, t, in, strlen(in));
 }
 
 /* The text content of an element that may hold no elements, in ps->text. */
@@ -578,10 +572,12 @@ static bool leaf(struct parser *ps, const struct tag *open)
 		ps->text.s[0] = '\0';
 		return true;
 	}
-	char in[20];
-	snprintf(in, sizeof(in), "%.*s", (int)open->len, open->name);
 	struct tag t;
-	return inner_tag(ps, &t, in) && closes(ps, &t, in);
+	if (!next_tag(ps, &t))
+		return false;
+	if (t.kind == TAG_END)
+		return fail(ps, "document ends inside <%.*s>", (int)open->len, open->name);
+	return closes_n(ps, &t, open->name, open->len);
 }
 
 /* --- scalars ------------------------------------------------------------ */
@@ -1046,7 +1042,7 @@ static bool parse_call_body(struct parser *ps, char **method, struct value **par
  * every client sends, or ISO-8859-1, which is simple to read. */
 static bool declared_encoding(struct parser *ps, const unsigned char *decl, const unsigned char *end)
 {
-	const unsigned char *e = memmem(decl, (size_t)(end - decl), "encoding", 8);
+	const unsigned char *e = find(decl, end, "encoding");
 	if (!e)
 		return true;
 	e = skip_space(e + 8, end);
@@ -1078,7 +1074,7 @@ static bool prolog(struct parser *ps)
 	const unsigned char *q = skip_attributes(ps, p + 5);
 	if (!q)
 		return false;
-	if (!has_prefix(q, ps->end, "?>") || !memmem(p, (size_t)(q - p), "version", 7))
+	if (!has_prefix(q, ps->end, "?>") || !find(p, q, "version"))
 		return fail(ps, "malformed XML declaration");
 	if (!declared_encoding(ps, p + 5, q))
 		return false;
@@ -1110,8 +1106,13 @@ static bool parse_document(struct parser *ps, char **method, struct value **para
 int xmlrpc_decode_call(const char *xml, size_t len, char **method, struct value **params,
 		       struct xc_error *err)
 {
-	struct parser ps = { .start = (const unsigned char *)xml, .p = (const unsigned char *)xml,
-			     .end = (const unsigned char *)xml + len };
+	/* Field by field: an initialiser would zero the scratch arrays too. */
+	struct parser ps;
+	ps.start = ps.p = (const unsigned char *)xml;
+	ps.end = ps.start + len;
+	ps.elements = ps.members = 0;
+	ps.latin1 = false;
+	ps.msg[0] = '\0';
 	scratch_init(&ps.text);
 	scratch_init(&ps.names);
 	*method = NULL;

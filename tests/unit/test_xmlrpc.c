@@ -234,29 +234,29 @@ static void test_decode_too_many_members(void **state)
 	buf_free(&b);
 }
 
-/* The one value of a single-param call with body `v` (caller unrefs). */
-static struct value *decode_one(const char *v)
+/* A call whose one param is <value>v</value> (caller frees). */
+static char *one_param_call(const char *v)
 {
 	struct buf b = BUF_INIT;
 	buf_adds(&b, CALL_HEAD "<param><value>");
 	buf_adds(&b, v);
 	buf_adds(&b, "</value></param>" CALL_TAIL);
-	struct value *p = decode_ok(b.data, "VM.test");
-	buf_free(&b);
+	return buf_steal(&b, NULL);
+}
+
+/* The one value of a single-param call with body `v` (caller unrefs). */
+static struct value *decode_one(const char *v)
+{
+	XC_AUTOFREE char *call = one_param_call(v);
+	XC_AUTOVALUE *p = decode_ok(call, "VM.test");
 	assert_int_equal(value_len(p), 1);
-	struct value *v1 = value_ref(value_array_at(p, 0));
-	value_unref(p);
-	return v1;
+	return value_ref(value_array_at(p, 0));
 }
 
 static void decode_one_bad(const char *v)
 {
-	struct buf b = BUF_INIT;
-	buf_adds(&b, CALL_HEAD "<param><value>");
-	buf_adds(&b, v);
-	buf_adds(&b, "</value></param>" CALL_TAIL);
-	decode_bad(b.data, b.len);
-	buf_free(&b);
+	XC_AUTOFREE char *call = one_param_call(v);
+	decode_bad(call, strlen(call));
 }
 
 static void assert_one_string(const char *v, const char *want, size_t want_len)

@@ -8,9 +8,10 @@ PYTHON   := /usr/bin/python3
 CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 OPT      ?= -O2 -g
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(shell xmlrpc-c-config --cflags 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(shell xmlrpc-c-config --libs 2>/dev/null) \
-             -lpthread -lutil -lm
+# XML-RPC requests are parsed by rpc/xmlrpc_parse.c: nothing links xmlrpc-c
+# (tools/install-deps keeps its package for the future xe client).
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lutil -lm
 CFLAGS   ?=
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 

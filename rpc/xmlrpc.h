@@ -1,8 +1,13 @@
-/* XML-RPC codec: methodCall in (through xmlrpc-c), xapi's reply dialect out.
+/* XML-RPC codec: methodCall in (our own parser, xmlrpc_parse.c), xapi's
+ * reply dialect out (xmlrpc.c).
  *
  * Decoding accepts whatever XenAPI clients send: untyped or <string> text,
- * <i4>/<int>/<i8>, <double>, <boolean>, <dateTime.iso8601> (with or without
- * dashes), <base64> (decoded to a string), <nil/>, arrays and structs.
+ * <i4>/<int>/<i8>/<ex:i8>, <double>, <boolean>, <dateTime.iso8601> (with or
+ * without dashes), <base64> (decoded to a string), <nil/> and <ex:nil/>,
+ * arrays and structs; an XML declaration (UTF-8 or ISO-8859-1), comments,
+ * processing instructions, CDATA, the predefined entities and character
+ * references.  DTDs are refused.  A literal CR reads as LF (XML line ends),
+ * &#13; as CR.
  *
  * Encoding follows xapi byte for byte: no whitespace between elements,
  * strings and ints as untyped <value>text</value>, floats as %.16g <double>,
@@ -27,15 +32,17 @@
 #define XMLRPC_MAX_DOC (64u << 20)
 /* Deepest array/struct nesting accepted; XenAPI values nest a few levels. */
 #define XMLRPC_MAX_NESTING 64
-/* Most elements and struct members in one request (see precheck in
- * xmlrpc.c): a VM.create record is a few hundred. */
+/* Most elements and struct members in one request: a VM.create record is a
+ * few hundred. */
 #define XMLRPC_MAX_ELEMENTS 400000u
 #define XMLRPC_MAX_MEMBERS 10000u
 
 /* Parses a methodCall.  On success returns 0 with *method (caller frees) and
- * *params (an array value, caller unrefs).  On malformed input returns -1
- * with err = XMLRPC_UNMARSHAL_FAILURE ["methodCall", <parser message>].
- * Thread-safe. */
+ * *params (an array value, caller unrefs).  Ints of every width decode as
+ * plain ints, base64 as strings; a repeated struct member name keeps its
+ * first place and its last value.  On malformed input returns -1 with
+ * err = XMLRPC_UNMARSHAL_FAILURE ["methodCall", <parser message>] and both
+ * outputs NULL.  Thread-safe; recursion is bounded by XMLRPC_MAX_NESTING. */
 int xmlrpc_decode_call(const char *xml, size_t len, char **method, struct value **params,
 		       struct xc_error *err);
 

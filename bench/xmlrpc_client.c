@@ -17,6 +17,7 @@
  *   getall COUNT         VM.get_all_records COUNT times (after one warm-up) on
  *                        one connection; latency median/p95, reply size
  *   events REFS_FILE SAMPLES
+ *   wakeup SAMPLES            (no engine: the box's timer wake-up lateness)
  *                        event.next (after event.register ["vm"]) blocked on
  *                        one connection, event.from(["vm"], token, 30.0) on
  *                        another; a third sets name_description SAMPLES times
@@ -633,6 +634,34 @@ static int mode_getall(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- wakeup */
+
+/* The box's own floor for any latency: how late a thread that sleeps 0.5 ms
+ * wakes up, with no engine involved.  On a shared VM the tail comes from the
+ * hypervisor and the neighbours (it stays under SCHED_FIFO), and no event
+ * path can beat it. */
+static int mode_wakeup(int argc, char **argv)
+{
+	if (argc != 1)
+		die("usage: wakeup SAMPLES");
+	long n = atol(argv[0]);
+	if (n < 1 || n > 1000000)
+		die("wakeup: bad SAMPLES");
+	double *late = calloc((size_t)n, sizeof(double));
+	long over = 0;
+	for (long i = 0; i < n; i++) {
+		double t = now_s();
+		sleep_s(0.0005);
+		late[i] = (now_s() - t) * 1e3 - 0.5;
+		over += late[i] > 2.0;
+	}
+	qsort(late, (size_t)n, sizeof(double), cmp_double);
+	printf("RESULT wakeup samples=%ld late_p50_ms=%.3f late_p90_ms=%.3f late_p99_ms=%.3f late_max_ms=%.3f over_2ms=%ld\n",
+	       n, pct(late, (size_t)n, 50), pct(late, (size_t)n, 90), pct(late, (size_t)n, 99), late[n - 1], over);
+	free(late);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- events */
 
 #define MARK "xcbench-ev-"
@@ -1016,5 +1045,7 @@ int main(int argc, char **argv)
 		return mode_events(rest, args);
 	if (strcmp(mode, "cycle") == 0)
 		return mode_cycle(rest, args);
+	if (strcmp(mode, "wakeup") == 0)
+		return mode_wakeup(rest, args);
 	die("unknown mode %s", mode);
 }

@@ -306,10 +306,12 @@ static int run_headless(const struct options *o)
 
 int main(int argc, char **argv)
 {
-	/* Keep freed memory for the next big reply instead of handing it back to
-	 * the kernel after every call (get_all_records of thousands of VMs would
-	 * fault it all in again); the engine trims it when idle (session.c). */
-	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	/* Reply buffers past a megabyte (get_all_records of thousands of VMs:
+	 * tens of megabytes) get pages of their own: growing one is an mremap,
+	 * not a copy, and freeing it gives the memory back at once.  Small
+	 * allocations stay in the heap, kept between calls; the engine trims
+	 * the heap when idle (session.c). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 
 	struct options o = {

@@ -8,6 +8,9 @@
  * "xcon: listening on <socket>[ and <addr:port>]" on stderr, which tests and
  * scripts wait for.  SIGTERM or SIGINT stops the listeners, then the engine,
  * and exits 0.  Bad usage exits 2, a failed start 1.
+ *
+ * host.restart_agent re-executes the program in place (same pid, same
+ * argv), handing the listening sockets over in XCON_LISTEN_FDS (xcon_restart.c).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -28,6 +31,7 @@
 #include "../util/buf.h"
 #include "../util/log.h"
 #include "../util/xalloc.h"
+#include "xcon.h"
 
 #define LOG_MODULE "xcon"
 
@@ -246,16 +250,22 @@ static void *second_signal_main(void *arg)
 	return NULL;
 }
 
-static int run_headless(const struct options *o)
+static int run_headless(const struct options *o, char **argv)
 {
 	/* Blocked before any thread exists, so every thread inherits the mask
-	 * and only sigwait below ever sees these. */
+	 * and only sigwait below ever sees these.  SIGUSR1 is the restart
+	 * request (xcon_restart.c); a SIGTERM that comes during a restart stays
+	 * pending across the exec and stops the new image. */
 	static sigset_t stop; /* static: the watchdog thread reads it */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	sigset_t wake = stop;
+	sigaddset(&wake, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	struct inherited_fds inh;
+	restart_take_inherited(&inh);
 
 	XC_AUTOERROR err = XC_ERROR_INIT;
 	struct engine_opts eo = {
@@ -268,6 +278,8 @@ static int run_headless(const struct options *o)
 		.workers = o->workers,
 		.sync_full = o->sync_full,
 		.encode_result = xmlrpc_value_fragment,
+		.version = XCON_VERSION,
+		.restart = restart_request,
 	};
 	struct engine *e = engine_open(&eo, &err);
 	if (!e) {
@@ -278,7 +290,8 @@ static int run_headless(const struct options *o)
 	log_backend(e, o->backend);
 
 	struct rpc_server_opts ro = { .socket_path = o->socket_path, .listen = o->listen,
-				      .call = call_engine, .cookie = e };
+				      .call = call_engine, .cookie = e,
+				      .inherit = inh.present, .unix_fd = inh.unix_fd, .tcp_fd = inh.tcp_fd };
 	struct rpc_server *srv = rpc_server_start(&ro, &err);
 	if (!srv) {
 		XC_AUTOFREE char *msg = error_text(&err);
@@ -291,8 +304,10 @@ static int run_headless(const struct options *o)
 	fflush(stderr);
 
 	int sig = 0;
-	while (sigwait(&stop, &sig) != 0)
+	while (sigwait(&wake, &sig) != 0 || (sig == SIGUSR1 && !restart_requested()))
 		;
+	if (sig == SIGUSR1)
+		return restart_exec(srv, e, argv);
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	pthread_t watchdog;
 	if (pthread_create(&watchdog, NULL, second_signal_main, &stop) == 0)
@@ -330,5 +345,5 @@ int main(int argc, char **argv)
 		      "run 'xcon --headless' to start the engine and its API listeners.\n", stderr);
 		return 1;
 	}
-	return run_headless(&o);
+	return run_headless(&o, argv);
 }

@@ -37,6 +37,12 @@ struct engine_opts {
 	unsigned workers;              /* task worker threads (0: default) */
 	unsigned event_buffer;         /* events kept for event.next/from (0: default) */
 	engine_result_encoder encode_result;
+	const char *version;           /* xcon's version, for bug reports */
+	/* host.restart_agent: asks the process to restart the engine once the
+	 * reply has gone out (cmd/xcon.c re-executes itself).  NULL: the engine
+	 * cannot be restarted from the API (in-process use, tests). */
+	void (*restart)(void *cookie);
+	void *restart_cookie;
 };
 
 /* Opens (creating and populating on first start) the engine's state.

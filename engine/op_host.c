@@ -597,3 +597,23 @@ struct value *op_host_management_disable(struct op_ctx *c, struct value *const *
 	struct value *r = set_management(t, c->e->host_ref, NULL, err) < 0 ? NULL : void_result();
 	return dev_commit_result(t, r, err);
 }
+
+/* ---- the management agent ---- */
+
+/* xapi answers, then restarts itself.  Every host of a simulated pool is
+ * served by this one process, so any host's agent is this engine.  The
+ * process (cmd/xcon.c) waits for the reply to go out, stops the engine as at
+ * SIGTERM (running tasks are finished or cancelled, the rest fails at the
+ * next start) and re-executes itself on the same listening sockets. */
+struct value *op_host_restart_agent(struct op_ctx *c, struct value *const *args, struct xc_error *err)
+{
+	if (ref_check(c->e, "host", value_str(args[0]), err) < 0)
+		return NULL;
+	if (!c->e->opts.restart) {
+		xc_error_internal(err, "this engine runs in-process and has no agent to restart");
+		return NULL;
+	}
+	log_info("host.restart_agent: the engine restarts once this call is answered");
+	c->e->opts.restart(c->e->opts.restart_cookie);
+	return void_result();
+}

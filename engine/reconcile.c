@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../util/deadline.h"
 #include "../util/log.h"
 #include "../util/uuid.h"
 #include "../util/xalloc.h"
@@ -95,14 +96,7 @@ int domwatch_wait(struct op_ctx *c, struct hv *hv, uint32_t domid, uint64_t afte
 		  struct hv_event *out, struct xc_error *err)
 {
 	struct domwatch *w = c->e->domwatch;
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec deadline = deadline_in_ms(CLOCK_MONOTONIC, (unsigned)timeout_ms);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		for (uint64_t s = after + 1; s <= w->seq; s++) {
@@ -120,13 +114,7 @@ int domwatch_wait(struct op_ctx *c, struct hv *hv, uint32_t domid, uint64_t afte
 			return task_check_cancel(c, err) < 0 ? -1 : (xc_error_internal(err, "engine stopping"), -1);
 		}
 		/* Cancellation is a flag, not an event: look at it every 200 ms. */
-		struct timespec slice;
-		clock_gettime(CLOCK_MONOTONIC, &slice);
-		slice.tv_nsec += 200000000L;
-		if (slice.tv_nsec >= 1000000000L) {
-			slice.tv_sec++;
-			slice.tv_nsec -= 1000000000L;
-		}
+		struct timespec slice = deadline_in_ms(CLOCK_MONOTONIC, 200);
 		bool last = slice.tv_sec > deadline.tv_sec ||
 			    (slice.tv_sec == deadline.tv_sec && slice.tv_nsec >= deadline.tv_nsec);
 		if (pthread_cond_timedwait(&w->cond, &w->lock, last ? &deadline : &slice) == ETIMEDOUT && last) {

@@ -106,4 +106,8 @@ int store_touch(struct store_txn *t, const struct dm_class *c, const char *ref,
 char *store_meta_get(struct store_txn *t, const char *key);
 int store_meta_set(struct store_txn *t, const char *key, const char *val, struct xc_error *err);
 
+/* PRAGMA integrity_check on t's snapshot: its lines ("ok" when sound), caller
+ * frees; NULL with err set if the check itself fails (store_check.c). */
+char *store_integrity_check(struct store_txn *t, struct xc_error *err);
+
 #endif

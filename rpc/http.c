@@ -23,8 +23,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../util/deadline.h"
 #include "../util/log.h"
 #include "../util/xalloc.h"
 
@@ -116,7 +118,8 @@ static void close_fd(int *fd)
 
 static int server_open(struct rpc_server *s, const struct rpc_server_opts *o, struct xc_error *err)
 {
-	s->unix_fd = http_listen_unix(o->socket_path, err);
+	s->unix_fd = o->inherit && o->unix_fd >= 0 ? http_listen_adopt_unix(o->unix_fd, o->socket_path, err)
+						  : http_listen_unix(o->socket_path, err);
 	if (s->unix_fd < 0)
 		return -1;
 	s->socket_path = xstrdup(o->socket_path);
@@ -125,8 +128,13 @@ static int server_open(struct rpc_server *s, const struct rpc_server_opts *o, st
 		s->socket_dev = st.st_dev;
 		s->socket_ino = st.st_ino;
 	}
+	bool tcp_inherited = o->inherit && o->tcp_fd >= 0;
+	if (tcp_inherited && !o->listen)
+		close(o->tcp_fd);
 	if (o->listen) {
-		s->tcp_fd = http_listen_tcp(o->listen, s->tcp_address, sizeof(s->tcp_address), &s->tcp_port, err);
+		s->tcp_fd = tcp_inherited
+				    ? http_listen_adopt_tcp(o->tcp_fd, s->tcp_address, sizeof(s->tcp_address), &s->tcp_port, err)
+				    : http_listen_tcp(o->listen, s->tcp_address, sizeof(s->tcp_address), &s->tcp_port, err);
 		if (s->tcp_fd < 0)
 			return -1;
 	}
@@ -145,6 +153,7 @@ static int server_open(struct rpc_server *s, const struct rpc_server_opts *o, st
 				  0, NULL, NULL, http_request_handle, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD logs to stderr */
 				  MHD_OPTION_NOTIFY_CONNECTION, http_request_notify, NULL,
+				  MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 				  MHD_OPTION_CONNECTION_LIMIT, max,
 				  /* No idle timeout: event.next may rightly block for hours. */
@@ -169,11 +178,30 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o, struct xc_e
 	s->dispatch.call = o->call;
 	s->dispatch.cookie = o->cookie;
 	s->unix_fd = s->tcp_fd = s->wake_fd = -1;
+	pthread_mutex_init(&s->busy_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->idle, &ca);
+	pthread_condattr_destroy(&ca);
 	if (server_open(s, o, err) < 0) {
 		rpc_server_stop(s);
 		return NULL;
 	}
 	return s;
+}
+
+/* The acceptor polls the listening sockets: stopped before they change hands
+ * or close. */
+static void stop_acceptor(struct rpc_server *s)
+{
+	if (!s->acceptor_running)
+		return;
+	uint64_t one = 1;
+	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+		log_warn("cannot wake the acceptor: %s", strerror(errno));
+	pthread_join(s->acceptor, NULL);
+	s->acceptor_running = false;
 }
 
 /* Removes the socket file unless something else has replaced it since. */
@@ -189,12 +217,7 @@ void rpc_server_stop(struct rpc_server *s)
 {
 	if (!s)
 		return;
-	if (s->acceptor_running) {
-		uint64_t one = 1;
-		if (write(s->wake_fd, &one, sizeof(one)) < 0)
-			log_warn("cannot wake the acceptor: %s", strerror(errno));
-		pthread_join(s->acceptor, NULL);
-	}
+	stop_acceptor(s);
 	/* Refuse new connections before waiting for the open ones. */
 	if (s->unix_fd >= 0)
 		unlink_socket(s);
@@ -205,7 +228,29 @@ void rpc_server_stop(struct rpc_server *s)
 	close_fd(&s->wake_fd);
 	http_request_fixed_destroy(&s->fixed);
 	free(s->socket_path);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->busy_lock);
 	free(s);
+}
+
+bool rpc_server_quiesce(struct rpc_server *s, unsigned timeout_ms)
+{
+	stop_acceptor(s);
+	struct timespec until = deadline_in_ms(CLOCK_MONOTONIC, timeout_ms);
+	pthread_mutex_lock(&s->busy_lock);
+	while (s->busy && pthread_cond_timedwait(&s->idle, &s->busy_lock, &until) != ETIMEDOUT)
+		;
+	bool idle = s->busy == 0;
+	pthread_mutex_unlock(&s->busy_lock);
+	return idle;
+}
+
+void rpc_server_release_listeners(struct rpc_server *s, int *unix_fd, int *tcp_fd)
+{
+	stop_acceptor(s);
+	*unix_fd = s->unix_fd;
+	*tcp_fd = s->tcp_fd;
+	s->unix_fd = s->tcp_fd = -1;
 }
 
 unsigned rpc_server_tcp_port(const struct rpc_server *s)

@@ -36,6 +36,11 @@ struct rpc_server_opts {
 	rpc_call_fn call;
 	void *cookie;
 	unsigned max_connections; /* 0: 1024 */
+	/* Listening sockets inherited across exec (a restart, see
+	 * rpc_server_release_listeners): adopted instead of bound when inherit
+	 * is set; -1 for none.  An inherited TCP socket without listen is closed. */
+	bool inherit;
+	int unix_fd, tcp_fd;
 };
 
 struct rpc_server;
@@ -47,6 +52,15 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o, struct xc_e
 /* Stops accepting, closes every connection and waits for their threads (so
  * for any call still running), then removes the unix socket.  NULL is fine. */
 void rpc_server_stop(struct rpc_server *s);
+
+/* For a restart: stops accepting (new connections wait in the listen
+ * backlog for whoever holds the sockets next), then waits up to timeout_ms
+ * until every request in progress has had its reply sent.  Returns whether
+ * they all did. */
+bool rpc_server_quiesce(struct rpc_server *s, unsigned timeout_ms);
+/* Hands the listening sockets to the caller (-1 for none): rpc_server_stop
+ * then neither closes them nor removes the socket file. */
+void rpc_server_release_listeners(struct rpc_server *s, int *unix_fd, int *tcp_fd);
 
 /* The TCP port actually bound (useful with port 0), or 0 without TCP. */
 unsigned rpc_server_tcp_port(const struct rpc_server *s);

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -186,6 +187,55 @@ int http_listen_tcp(const char *spec, char *bound, size_t boundlen, unsigned *po
 		xc_error_internal(err, "cannot listen on %s: %s", spec, strerror(last_errno));
 		return -1;
 	}
+	format_bound(fd, bound, boundlen, port);
+	return fd;
+}
+
+/* Whether fd is a listening stream socket of family, its address in ss. */
+static int adopt(int fd, int family, struct sockaddr_storage *ss, struct xc_error *err)
+{
+	int type = 0, listening = 0;
+	socklen_t tl = sizeof(type), ll = sizeof(listening), sl = sizeof(*ss);
+	memset(ss, 0, sizeof(*ss));
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, &sl) < 0 || type != SOCK_STREAM || !listening ||
+	    (family == AF_UNIX) != (ss->ss_family == AF_UNIX)) {
+		xc_error_internal(err, "inherited descriptor %d is not a listening %s socket", fd,
+				  family == AF_UNIX ? "unix" : "TCP");
+		if (fcntl(fd, F_GETFD) >= 0)
+			close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		xc_error_internal(err, "inherited descriptor %d: %s", fd, strerror(errno));
+		close_keep_errno(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int http_listen_adopt_unix(int fd, const char *path, struct xc_error *err)
+{
+	struct sockaddr_storage ss;
+	if (adopt(fd, AF_UNIX, &ss, err) < 0)
+		return -1;
+	const struct sockaddr_un *su = (const struct sockaddr_un *)&ss;
+	if (strncmp(su->sun_path, path, sizeof(su->sun_path)) != 0) {
+		xc_error_internal(err, "inherited descriptor %d listens on %.*s, not %s", fd,
+				  (int)sizeof(su->sun_path), su->sun_path, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int http_listen_adopt_tcp(int fd, char *bound, size_t boundlen, unsigned *port, struct xc_error *err)
+{
+	struct sockaddr_storage ss;
+	if (adopt(fd, AF_INET, &ss, err) < 0)
+		return -1;
 	format_bound(fd, bound, boundlen, port);
 	return fd;
 }

@@ -21,4 +21,12 @@ int http_listen_unix(const char *path, struct xc_error *err);
  * port into *port.  Returns the fd, or -1 with err set. */
 int http_listen_tcp(const char *spec, char *bound, size_t boundlen, unsigned *port, struct xc_error *err);
 
+/* Takes over a listening socket inherited across exec (the engine's restart,
+ * cmd/xcon.c): checks that fd listens on the unix socket at path, or on TCP,
+ * and makes it close-on-exec and non-blocking again.  The TCP one reports
+ * its address as http_listen_tcp does.  Returns fd, or -1 with err set (fd
+ * is closed then). */
+int http_listen_adopt_unix(int fd, const char *path, struct xc_error *err);
+int http_listen_adopt_tcp(int fd, char *bound, size_t boundlen, unsigned *port, struct xc_error *err);
+
 #endif

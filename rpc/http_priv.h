@@ -31,6 +31,11 @@ struct rpc_server {
 	char tcp_address[INET6_ADDRSTRLEN + 8];
 	unsigned tcp_port;
 	struct http_fixed fixed;
+	/* Requests between their first handler call and their reply being
+	 * sent (or given up), for rpc_server_quiesce. */
+	pthread_mutex_t busy_lock;
+	pthread_cond_t idle;
+	unsigned busy;
 };
 
 /* Builds the fixed replies; false if MHD could not. */
@@ -40,6 +45,11 @@ void http_request_fixed_destroy(struct http_fixed *f);
 /* MHD_OPTION_NOTIFY_CONNECTION: the per-connection state (cls unused). */
 void http_request_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 			 enum MHD_ConnectionNotificationCode code);
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request's reply is out (or it was given up);
+ * cls is the struct rpc_server. */
+void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			    enum MHD_RequestTerminationCode toe);
 
 /* MHD's access handler; cls is the struct rpc_server. */
 enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,

@@ -179,6 +179,19 @@ static bool has_body(struct MHD_Connection *c)
 	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct rpc_server *s = cls;
+	if (!*req_cls)
+		return; /* never counted: refused before it had a connection state */
+	*req_cls = NULL;
+	pthread_mutex_lock(&s->busy_lock);
+	if (--s->busy == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->busy_lock);
+}
+
 /* MHD calls this at least twice per request: once when the headers are in
  * (*req_cls still NULL), once per piece of body, and once more when the body
  * is complete (*upload_size 0). */
@@ -193,6 +206,9 @@ enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *c, const c
 		if (!cn)
 			return MHD_NO;
 		*req_cls = cn;
+		pthread_mutex_lock(&s->busy_lock);
+		s->busy++;
+		pthread_mutex_unlock(&s->busy_lock);
 		cn->post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 		if (cn->post)
 			return start_post(s, c, cn);

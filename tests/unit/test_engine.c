@@ -159,11 +159,31 @@ static void install_start_suspend_resume_shutdown(void **state)
 	value_unref(vm);
 }
 
+/* An in-process engine has no process to re-execute (no restart hook). */
+static void restart_agent_needs_a_restart_hook(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct value *pools = call(&err, "pool.get_all", "s", session);
+	assert_non_null(pools);
+	struct value *host = call(&err, "pool.get_master", "ss", session, value_str(value_array_at(pools, 0)));
+	assert_non_null(host);
+	assert_null(call(&err, "host.restart_agent", "ss", session, value_str(host)));
+	assert_string_equal(xc_error_wire_code(&err), "INTERNAL_ERROR");
+	assert_non_null(strstr(err.params[0], "no agent to restart"));
+	xc_error_clear(&err);
+	assert_null(call(&err, "host.restart_agent", "ss", session, "OpaqueRef:nope"));
+	assert_string_equal(xc_error_wire_code(&err), "HANDLE_INVALID");
+	xc_error_clear(&err);
+	value_unref(host);
+	value_unref(pools);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(errors_come_back_in_xenapi_form),
 		cmocka_unit_test(install_start_suspend_resume_shutdown),
+		cmocka_unit_test(restart_agent_needs_a_restart_hook),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

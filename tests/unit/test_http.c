@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -685,10 +686,82 @@ static void test_stop_with_idle_connections(void **state)
 	assert_int_equal(stat(path, &st), -1);
 }
 
+/* A restart in place: replies in progress go out, the listening sockets
+ * change hands, and a connection made meanwhile is served by the next
+ * server. */
+static void test_handover(void **state)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/handover.sock", tmpdir);
+	XC_AUTOERROR err = XC_ERROR_INIT;
+	struct rpc_server_opts o = { .socket_path = path, .listen = "127.0.0.1:0", .call = fake_call,
+				     .cookie = (void *)&fake_methods };
+	struct rpc_server *s2 = rpc_server_start(&o, &err);
+	assert_non_null(s2);
+	unsigned port = rpc_server_tcp_port(s2);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+
+	fake_released = false;
+	struct client a = { .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), .in = BUF_INIT };
+	assert_int_equal(connect(a.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	send_post(&a, "/", "text/xml", XML_CALL("test.block", ""));
+	pthread_mutex_lock(&fake_mu);
+	while (fake_blocked == 0)
+		pthread_cond_wait(&fake_cv, &fake_mu);
+	pthread_mutex_unlock(&fake_mu);
+	assert_false(rpc_server_quiesce(s2, 50)); /* a's call is still running */
+	pthread_mutex_lock(&fake_mu);
+	fake_released = true;
+	pthread_cond_broadcast(&fake_cv);
+	pthread_mutex_unlock(&fake_mu);
+	assert_true(rpc_server_quiesce(s2, 10000));
+	struct response r;
+	assert_int_equal(read_response(&a, &r), 0); /* sent before quiesce returned */
+	assert_xml_reply(&r, XML_OK("<value>released</value>"));
+	response_free(&r);
+
+	/* Nobody accepts now: a new connection waits in the backlog. */
+	struct client b = { .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), .in = BUF_INIT };
+	assert_int_equal(connect(b.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	send_post(&b, "/", "text/xml", XML_CALL("test.echo", ""));
+	int ufd, tfd;
+	rpc_server_release_listeners(s2, &ufd, &tfd);
+	assert_true(ufd >= 0 && tfd >= 0);
+	rpc_server_stop(s2);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0); /* the socket file stays with the sockets */
+	assert_true(fill(&a) <= 0);            /* open connections are closed */
+	client_close(&a);
+
+	/* Something that is not a listening socket is refused (and closed). */
+	int notsock = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	o.inherit = true;
+	o.unix_fd = notsock;
+	o.tcp_fd = -1;
+	assert_null(rpc_server_start(&o, &err));
+	assert_non_null(strstr(err.params[0], "not a listening unix socket"));
+	assert_int_equal(fcntl(notsock, F_GETFD), -1);
+
+	o.unix_fd = ufd;
+	o.tcp_fd = tfd;
+	struct rpc_server *s3 = rpc_server_start(&o, &err);
+	assert_non_null(s3);
+	assert_int_equal(rpc_server_tcp_port(s3), port);
+	assert_true(fcntl(ufd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(read_response(&b, &r), 0); /* b waited for the new server */
+	assert_xml_reply(&r, XML_OK("<value><array><data></data></array></value>"));
+	response_free(&r);
+	client_close(&b);
+	rpc_server_stop(s3);
+	assert_int_equal(stat(path, &st), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_page),
+		cmocka_unit_test(test_handover),
 		cmocka_unit_test(test_xmlrpc_keepalive),
 		cmocka_unit_test(test_routing),
 		cmocka_unit_test(test_failures),

@@ -15,6 +15,7 @@
 
 #include "../../hv/hv.h"
 #include "../../hv/hv_sim.h"
+#include "../../util/deadline.h"
 #include "../../util/error.h"
 #include "../../util/uuid.h"
 #include "../../util/xalloc.h"
@@ -76,15 +77,7 @@ static void evlog_reset(void)
 
 static struct timespec deadline(int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
+	return deadline_in_ms(CLOCK_REALTIME, (unsigned)ms);
 }
 
 /* Waits for an event of this domain and state (and reason, unless NONE). */

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from xconlib import expect_failure, wait_for
+from xconlib import expect_failure, wait_for, etch_vm
 
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0", "XCON_SIM_HOST_MEMORY": "32G"}
 
@@ -131,10 +131,7 @@ def test_restart_agent_reexecutes_in_place(make_engine, pam_user):
     s = e.local_session()
     x = s.xenapi
     host = host_of(x)
-    recs = x.VM.get_all_records()
-    tmpl = next(r for r, v in recs.items() if v["name_label"] == "Debian Etch 4.0")
-    vm = x.VM.clone(tmpl, "agent-restart")
-    x.VM.provision(vm)
+    vm = etch_vm(x, "agent-restart")
     x.VM.start(vm, False, False)
     assert x.VM.get_power_state(vm) == "Running"
     pid, port = e.pid, e.port

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from xconlib import expect_failure
+from xconlib import expect_failure, etch_vm
 
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0", "XCON_SIM_HOST_MEMORY": "32G"}
 
@@ -21,10 +21,7 @@ def x(root):
 
 @pytest.fixture
 def vm(x):
-    recs = x.VM.get_all_records()
-    tmpl = next(r for r, v in recs.items() if v["name_label"] == "Debian Etch 4.0")
-    vm = x.VM.clone(tmpl, "ops")
-    x.VM.provision(vm)
+    vm = etch_vm(x, "ops")
     yield vm
     if x.VM.get_power_state(vm) != "Halted":
         x.VM.hard_shutdown(vm)

@@ -4,7 +4,7 @@ guest and the records, and the read-only VM questions (get_boot_record,
 maximise_memory)."""
 import pytest
 
-from xconlib import expect_failure
+from xconlib import expect_failure, etch_vm
 
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0", "XCON_SIM_HOST_MEMORY": "32G"}
 
@@ -16,10 +16,7 @@ def x(root):
 
 @pytest.fixture
 def vm(x):
-    recs = x.VM.get_all_records()
-    tmpl = next(r for r, v in recs.items() if v["name_label"] == "Debian Etch 4.0")
-    vm = x.VM.clone(tmpl, "live")
-    x.VM.provision(vm)
+    vm = etch_vm(x, "live")
     x.VM.set_VCPUs_max(vm, "4")
     yield vm
     if x.VM.get_power_state(vm) != "Halted":

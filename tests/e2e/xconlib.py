@@ -101,6 +101,15 @@ def new_ref() -> str:
     return "OpaqueRef:" + str(uuidlib.uuid4())
 
 
+def etch_vm(x, name: str) -> str:
+    """A provisioned (halted) clone of the "Debian Etch 4.0" template."""
+    recs = x.VM.get_all_records()
+    tmpl = next(r for r, v in recs.items() if v["name_label"] == "Debian Etch 4.0")
+    vm = x.VM.clone(tmpl, name)
+    x.VM.provision(vm)
+    return vm
+
+
 def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
     """Polls cond() until it returns something true; returns that value."""
     deadline = time.monotonic() + timeout

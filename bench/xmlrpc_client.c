@@ -1,8 +1,8 @@
 /* bench/xmlrpc_client: the load generator of `make bench` for xcon.
  *
  * A minimal HTTP/1.1 keep-alive XML-RPC client (one socket per connection,
- * TCP_NODELAY, requests built once, replies framed by Content-Length and
- * read in full but not parsed beyond what a mode needs).  Logins go over the
+ * TCP_NODELAY, requests built once, replies framed by Content-Length (or
+ * chunked, as the engine streams a big get_all_records) and read in full but not parsed beyond what a mode needs).  Logins go over the
  * engine's unix socket (trusted, any password); the session refs are then
  * used over TCP, where the measured traffic runs.
  *
@@ -234,6 +234,51 @@ static void fill(struct conn *c, size_t want)
 	}
 }
 
+/* The offset of the CRLF ending the line at off, reading as needed. */
+static size_t line_end(struct conn *c, size_t off)
+{
+	for (;;) {
+		c->buf[c->len] = 0;
+		char *e = c->len > off ? strstr(c->buf + off, "\r\n") : NULL;
+		if (e)
+			return (size_t)(e - c->buf);
+		if (c->len - off > 64)
+			die("bad chunk header");
+		fill(c, c->len + 1);
+	}
+}
+
+/* A chunked body from hlen on, joined in place. */
+static void read_chunked(struct conn *c, size_t hlen)
+{
+	size_t w = hlen, r = hlen;
+	for (;;) {
+		size_t e = line_end(c, r);
+		char *end;
+		unsigned long long n = strtoull(c->buf + r, &end, 16);
+		if (end == c->buf + r)
+			die("bad chunk size");
+		r = e + 2;
+		if (n == 0) {
+			e = line_end(c, r); /* no trailers: the empty line */
+			if (e != r)
+				die("chunk trailers");
+			r += 2;
+			break;
+		}
+		fill(c, r + n + 2);
+		memmove(c->buf + w, c->buf + r, n);
+		w += n;
+		r += n + 2;
+	}
+	if (c->len != r)
+		die("unexpected bytes after a reply");
+	c->body = c->buf + hlen;
+	c->body_len = w - hlen;
+	c->buf[w] = 0;
+	c->consumed = c->len;
+}
+
 /* Reads one reply; c->body/c->body_len point at its body (NUL-terminated). */
 static void read_reply(struct conn *c)
 {
@@ -258,6 +303,11 @@ static void read_reply(struct conn *c)
 	size_t hlen = (size_t)(eoh - c->buf) + 4;
 	if (strncmp(c->buf, "HTTP/1.1 200", 12) != 0 && strncmp(c->buf, "HTTP/1.0 200", 12) != 0)
 		die("unexpected reply: %.80s", c->buf);
+	const char *te = strcasestr(c->buf, "\r\nTransfer-Encoding: chunked");
+	if (te && te < eoh) {
+		read_chunked(c, hlen);
+		return;
+	}
 	const char *cl = strcasestr(c->buf, "\r\nContent-Length:");
 	if (!cl || cl > eoh)
 		die("reply without Content-Length");

@@ -65,7 +65,8 @@ struct call_ctx {
  * Returns a new reference to the result, or NULL with err set to the XenAPI
  * error.  Never aborts on bad input.  A big result may be lazy (get_all_records:
  * util/value.h, VALUE_LAZY), holding a read snapshot until it is dropped:
- * writers stream it with value_emit, anyone else takes value_materialize(). */
+ * writers stream it (value_lazy_step), anyone else takes value_materialize(),
+ * which is NULL if the store could not be read. */
 struct value *engine_call(struct engine *e, const struct call_ctx *ctx, const char *method,
 			  const struct value *args, struct xc_error *err);
 

@@ -55,22 +55,26 @@ static struct value *op_get_all(struct op_ctx *c, struct value *const *a, struct
 	return read_with(c, do_get_all, a, e);
 }
 /* get_all_records answers a lazy value holding its read transaction: the
- * writer pulls the rows straight from SQLite (store_emit_all_records), so
- * thousands of records never exist as one tree. */
+ * writer pulls the rows straight from SQLite (store_rows_step), a batch at a
+ * time, so thousands of records never exist as one tree and the first ones
+ * can be on the wire while the last are still being read. */
+#define ALL_RECORDS_BATCH 64
+
 struct all_records {
 	struct store_txn *t;
-	const struct dm_class *cls;
+	struct store_rows *rows;
 };
 
-static void all_records_emit(void *state, struct value_sink *k)
+static enum value_step all_records_step(void *state, struct value_sink *k)
 {
 	struct all_records *a = state;
-	store_emit_all_records(a->t, a->cls, k);
+	return store_rows_step(a->rows, k, ALL_RECORDS_BATCH);
 }
 
 static void all_records_release(void *state)
 {
 	struct all_records *a = state;
+	store_rows_close(a->rows);
 	store_commit(a->t, NULL);
 	free(a);
 }
@@ -79,8 +83,8 @@ static struct value *op_get_all_records(struct op_ctx *c, struct value *const *a
 {
 	struct all_records *s = xmalloc(sizeof(*s));
 	s->t = store_read(c->e->store);
-	s->cls = c->msg->cls;
-	return value_new_lazy(all_records_emit, all_records_release, s);
+	s->rows = store_rows_open(s->t, c->msg->cls);
+	return value_new_lazy(all_records_step, all_records_release, s);
 }
 static struct value *op_get_record(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {

@@ -79,10 +79,16 @@ struct value *store_get_field(struct store_txn *t, const struct dm_field *f, con
 struct value *store_get_all(struct store_txn *t, const struct dm_class *c);
 /* Struct ref -> record of every object of the class. */
 struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c);
-/* The same written into a sink (util/value_sink.h) row by row, never a tree:
- * how the API's get_all_records reaches the wire. */
+/* The same written into a sink (util/value_sink.h) a few rows at a time,
+ * never a tree: how the API's get_all_records reaches the wire.  Each step
+ * writes up to max_rows records (the first also opens the struct, the last
+ * closes it) and answers as a lazy value's step does (util/value.h); t must
+ * stay open until store_rows_close. */
 struct value_sink;
-void store_emit_all_records(struct store_txn *t, const struct dm_class *c, struct value_sink *k);
+struct store_rows;
+struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c);
+enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsigned max_rows);
+void store_rows_close(struct store_rows *r);
 /* Array of refs whose stored field equals v (uuid, name_label, a ref field). */
 struct value *store_find(struct store_txn *t, const struct dm_field *f, const struct value *v);
 /* The ref with that uuid, or NULL (caller frees). */

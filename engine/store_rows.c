@@ -2,6 +2,7 @@
  * included), writes keep the change list that becomes events. */
 #include "store_priv.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "../util/log.h"
@@ -150,7 +151,7 @@ static void unref_value(void *v) { value_unref(v); }
 
 /* Every reverse set of the class in one pass over each partner table,
  * rather than a query per object: per field, owner ref -> array of refs. */
-static struct strmap **bulk_reverse_sets(struct store_txn *t, const struct dm_class *c)
+static struct strmap **bulk_reverse_sets(struct store_txn *t, const struct dm_class *c, bool *failed)
 {
 	struct strmap **rev = xcalloc(c->nfields, sizeof(*rev));
 	for (unsigned i = 0; i < c->nfields; i++) {
@@ -159,7 +160,8 @@ static struct strmap **bulk_reverse_sets(struct store_txn *t, const struct dm_cl
 			continue;
 		rev[i] = xcalloc(1, sizeof(struct strmap));
 		sqlite3_stmt *st = store_fstmt(t->c, f->partner, FST_PAIRS);
-		while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int rc = SQLITE_DONE;
+		while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 			const char *owner = (const char *)sqlite3_column_text(st, 0);
 			if (ref_is_null(owner))
 				continue; /* points nowhere: in nobody's set */
@@ -171,6 +173,8 @@ static struct strmap **bulk_reverse_sets(struct store_txn *t, const struct dm_cl
 			value_array_push(set, value_new_stringn((const char *)sqlite3_column_text(st, 1),
 								(size_t)sqlite3_column_bytes(st, 1)));
 		}
+		if (!st || rc != SQLITE_DONE)
+			*failed = true;
 		if (st)
 			sqlite3_reset(st);
 	}
@@ -188,50 +192,118 @@ static void free_reverse_sets(const struct dm_class *c, struct strmap **rev)
 	free(rev);
 }
 
-void store_emit_all_records(struct store_txn *t, const struct dm_class *c, struct value_sink *k)
+/* An iteration over every record of a class (store.h): the reverse sets are
+ * gathered up front, then the rows are walked a few at a time. */
+struct store_rows {
+	struct store_txn *t;
+	const struct dm_class *c;
+	struct strmap **rev;
+	sqlite3_stmt *st; /* NULL before the first step and after the last */
+	bool started, failed;
+};
+
+struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c)
+{
+	struct store_rows *r = xcalloc(1, sizeof(*r));
+	r->t = t;
+	r->c = c;
+	return r;
+}
+
+static bool rows_start(struct store_rows *r)
+{
+	const struct dm_class *c = r->c;
+	if (!r->t->c || (c->flags & DM_C_NO_RECORDS))
+		return true;
+	r->rev = bulk_reverse_sets(r->t, c, &r->failed);
+	r->st = store_stmt(r->t->c, c, ST_SELECT_ALL);
+	return r->st && !r->failed;
+}
+
+static void emit_row(struct store_rows *r, struct value_sink *k)
 {
 	const struct value_sink_ops *o = k->ops;
+	const struct dm_class *c = r->c;
+	sqlite3_stmt *st = r->st;
+	const char *ref = (const char *)sqlite3_column_text(st, 0);
+	o->member(k, ref, (size_t)sqlite3_column_bytes(st, 0), false);
 	o->struct_begin(k);
-	if (!t->c || (c->flags & DM_C_NO_RECORDS)) {
-		o->struct_end(k);
-		return;
-	}
-	struct strmap **rev = bulk_reverse_sets(t, c);
-	sqlite3_stmt *st = store_stmt(t->c, c, ST_SELECT_ALL);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *ref = (const char *)sqlite3_column_text(st, 0);
-		o->member(k, ref, (size_t)sqlite3_column_bytes(st, 0), false);
-		o->struct_begin(k);
-		for (unsigned i = 0; i < c->nfields; i++) {
-			const struct dm_field *f = &c->fields[i];
-			o->member(k, f->name, f->name_len, true);
-			if (f->col >= 0) {
-				store_column_emit(st, 1 + f->col, f->type, k);
+	for (unsigned i = 0; i < c->nfields; i++) {
+		const struct dm_field *f = &c->fields[i];
+		o->member(k, f->name, f->name_len, true);
+		if (f->col >= 0) {
+			store_column_emit(st, 1 + f->col, f->type, k);
+		} else {
+			const struct value *set = strmap_get(r->rev[i], ref);
+			if (set) {
+				value_emit(set, k);
 			} else {
-				const struct value *set = strmap_get(rev[i], ref);
-				if (set) {
-					value_emit(set, k);
-				} else {
-					o->array_begin(k);
-					o->array_end(k);
-				}
+				o->array_begin(k);
+				o->array_end(k);
 			}
-			o->member_end(k);
 		}
-		o->struct_end(k);
 		o->member_end(k);
 	}
-	if (st)
-		sqlite3_reset(st);
-	free_reverse_sets(c, rev);
 	o->struct_end(k);
+	o->member_end(k);
+}
+
+enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsigned max_rows)
+{
+	const struct value_sink_ops *o = k->ops;
+	if (!r->started) {
+		r->started = true;
+		o->struct_begin(k);
+		if (!rows_start(r)) {
+			if (r->t->c && !(r->c->flags & DM_C_NO_RECORDS))
+				r->failed = true;
+			goto finish;
+		}
+		if (!r->st)
+			goto finish;
+	} else if (!r->st) {
+		return r->failed ? VALUE_STEP_FAILED : VALUE_STEP_DONE;
+	}
+	for (unsigned n = 0; n < max_rows; n++) {
+		int rc = sqlite3_step(r->st);
+		if (rc == SQLITE_ROW) {
+			emit_row(r, k);
+			continue;
+		}
+		if (rc != SQLITE_DONE) {
+			log_error("reading every %s: %s", r->c->name, sqlite3_errmsg(r->t->c->db));
+			r->failed = true;
+		}
+		goto finish;
+	}
+	return VALUE_STEP_MORE;
+finish:
+	if (r->st)
+		sqlite3_reset(r->st);
+	r->st = NULL;
+	o->struct_end(k);
+	return r->failed ? VALUE_STEP_FAILED : VALUE_STEP_DONE;
+}
+
+void store_rows_close(struct store_rows *r)
+{
+	if (!r)
+		return;
+	if (r->st)
+		sqlite3_reset(r->st);
+	if (r->rev)
+		free_reverse_sets(r->c, r->rev);
+	free(r);
 }
 
 struct value *store_get_all_records(struct store_txn *t, const struct dm_class *c)
 {
 	struct value_builder b;
 	value_builder_init(&b);
-	store_emit_all_records(t, c, &b.k);
+	struct store_rows *r = store_rows_open(t, c);
+	while (store_rows_step(r, &b.k, UINT_MAX) == VALUE_STEP_MORE)
+		;
+	store_rows_close(r);
 	return value_builder_finish(&b);
 }
 

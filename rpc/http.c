@@ -175,6 +175,7 @@ static int server_open(struct rpc_server *s, const struct rpc_server_opts *o, st
 struct rpc_server *rpc_server_start(const struct rpc_server_opts *o, struct xc_error *err)
 {
 	struct rpc_server *s = xcalloc(1, sizeof(*s));
+	s->stream_stall_secs = o->stream_stall_secs ? o->stream_stall_secs : RPC_STREAM_STALL_SECS;
 	s->dispatch.call = o->call;
 	s->dispatch.cookie = o->cookie;
 	s->unix_fd = s->tcp_fd = s->wake_fd = -1;

@@ -24,6 +24,7 @@
 #include "../util/value.h"
 
 #define RPC_MAX_BODY (64u << 20)
+#define RPC_STREAM_STALL_SECS 60
 
 /* Runs one API call: engine_call's contract, with an opaque cookie.  Called
  * from many threads at once. */
@@ -36,6 +37,10 @@ struct rpc_server_opts {
 	rpc_call_fn call;
 	void *cookie;
 	unsigned max_connections; /* 0: 1024 */
+	/* A streamed reply (a big get_all_records) holds a store snapshot; a
+	 * client that reads none of it for this long is dropped, so it cannot
+	 * pin the snapshot forever.  0: RPC_STREAM_STALL_SECS. */
+	unsigned stream_stall_secs;
 	/* Listening sockets inherited across exec (a restart, see
 	 * rpc_server_release_listeners): adopted instead of bound when inherit
 	 * is set; -1 for none.  An inherited TCP socket without listen is closed. */

@@ -31,6 +31,7 @@ struct rpc_server {
 	char tcp_address[INET6_ADDRSTRLEN + 8];
 	unsigned tcp_port;
 	struct http_fixed fixed;
+	unsigned stream_stall_secs;
 	/* Requests between their first handler call and their reply being
 	 * sent (or given up), for rpc_server_quiesce. */
 	pthread_mutex_t busy_lock;

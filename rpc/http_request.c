@@ -6,6 +6,11 @@
  * (MHD_RESPMEM_PERSISTENT): MHD never starts a connection's next request
  * before the previous reply is out, so neither buffer is allocated or copied
  * per request.
+ *
+ * A reply whose result is lazy (get_all_records) and runs past STREAM_AFTER
+ * bytes is streamed instead: chunked, each piece written into the same
+ * buffer as MHD asks for more, so encoding overlaps sending and a reply of
+ * 50 MB never exists whole.  Smaller ones keep their Content-Length.
  */
 #include "http_priv.h"
 
@@ -21,7 +26,11 @@
 #define LOG_MODULE "rpc.http"
 
 /* Buffers that grew past this for one big call are dropped afterwards. */
-#define KEEP_BUFFER_MAX (1u << 20)
+#define KEEP_BUFFER_MAX (2u << 20)
+/* A lazy result is streamed once its reply passes this... */
+#define STREAM_AFTER (1u << 20)
+/* ...in pieces of about this much, the size MHD is offered at a time. */
+#define STREAM_PIECE (256u << 10)
 
 static const char page_text[] =
 	"xcon: XenServer 4.1 compatible management server.\n"
@@ -38,7 +47,9 @@ struct conn {
 	char origin[INET6_ADDRSTRLEN + 8];
 	struct buf body;
 	struct buf out;
-	bool post; /* the current request is a POST */
+	struct reply reply; /* writes into out */
+	size_t sent;        /* streaming: bytes of out already handed to MHD */
+	bool post;          /* the current request is a POST */
 };
 
 /* --- connections ------------------------------------------------------- */
@@ -70,11 +81,13 @@ void http_request_notify(void *cls, struct MHD_Connection *c, void **socket_cont
 		struct conn *cn = xcalloc(1, sizeof(*cn));
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		conn_describe(cn, ci ? ci->client_addr : NULL);
+		cn->reply.out = &cn->out;
 		*socket_context = cn;
 		return;
 	}
 	struct conn *cn = *socket_context;
 	if (cn) {
+		reply_clear(&cn->reply);
 		buf_free(&cn->body);
 		buf_free(&cn->out);
 		free(cn);
@@ -99,6 +112,62 @@ static struct MHD_Response *fixed_response(const char *text, size_t len, const c
 static enum MHD_Result reply_out(struct MHD_Connection *c, struct conn *cn, const char *type)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(cn->out.len, cn->out.data, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* MHD's pull for a streamed reply: what is left of the current piece, then
+ * the next piece, until the result and its envelope are out. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	struct conn *cn = cls;
+	while (cn->sent == cn->out.len) {
+		if (!cn->reply.d.v)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		buf_reset(&cn->out);
+		cn->sent = 0;
+		while (cn->out.len < STREAM_PIECE) {
+			enum value_step st = reply_step(&cn->reply);
+			if (st == VALUE_STEP_DONE)
+				break;
+			if (st == VALUE_STEP_FAILED) {
+				/* Headers and part of the body are out: all a client
+				 * can be told now is that the reply is cut short. */
+				log_error("%s: a streamed reply failed; closing the connection", cn->origin);
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			}
+		}
+	}
+	size_t n = cn->out.len - cn->sent;
+	if (n > max)
+		n = max;
+	memcpy(dst, cn->out.data + cn->sent, n);
+	cn->sent += n;
+	return (ssize_t)n;
+}
+
+/* Sends the dispatched reply: whole if it is (or turns out small enough),
+ * else streamed. */
+static enum MHD_Result reply_send(struct rpc_server *s, struct MHD_Connection *c, struct conn *cn,
+				  const char *type)
+{
+	while (cn->reply.d.v && cn->out.len < STREAM_AFTER) {
+		if (reply_step(&cn->reply) == VALUE_STEP_FAILED)
+			reply_fail(&cn->reply);
+	}
+	if (!cn->reply.d.v)
+		return reply_out(c, cn, type);
+	cn->sent = 0;
+	/* Back to no timeout at the next request (start_post): a call such as
+	 * event.next may rightly keep a connection quiet for long. */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, s->stream_stall_secs);
+	struct MHD_Response *r =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_PIECE, stream_read, cn, NULL);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -158,6 +227,8 @@ static enum MHD_Result start_post(struct rpc_server *s, struct MHD_Connection *c
 		buf_free(&cn->out); /* the previous reply has been sent */
 	buf_reset(&cn->body);
 	buf_reset(&cn->out);
+	reply_clear(&cn->reply);
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		unsigned long long n = strtoull(cl, NULL, 10);
@@ -183,9 +254,11 @@ void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 			    enum MHD_RequestTerminationCode toe)
 {
 	struct rpc_server *s = cls;
-	if (!*req_cls)
+	struct conn *cn = *req_cls;
+	if (!cn)
 		return; /* never counted: refused before it had a connection state */
 	*req_cls = NULL;
+	reply_clear(&cn->reply); /* a stream cut short still holds its read transaction */
 	pthread_mutex_lock(&s->busy_lock);
 	if (--s->busy == 0)
 		pthread_cond_broadcast(&s->idle);
@@ -230,9 +303,9 @@ enum MHD_Result http_request_handle(void *cls, struct MHD_Connection *c, const c
 	}
 	const char *body = cn->body.data ? cn->body.data : "";
 	if (is_jsonrpc_path(url)) {
-		dispatch_jsonrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->out);
-		return reply_out(c, cn, "application/json");
+		dispatch_jsonrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->reply);
+		return reply_send(s, c, cn, "application/json");
 	}
-	dispatch_xmlrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->out);
-	return reply_out(c, cn, "text/xml");
+	dispatch_xmlrpc(&s->dispatch, &cn->ctx, body, cn->body.len, &cn->reply);
+	return reply_send(s, c, cn, "text/xml");
 }

@@ -173,24 +173,16 @@ static void encode_string(struct buf *b, const char *s, size_t n)
 	WIRE_LIT(b, "\"");
 }
 
-/* The writer: a value sink (util/value_sink.h) appending to a buf without
- * terminating it (see wire.h).  `comma`: the next item of the current array
- * or struct needs a separator; a member's value never does. */
-struct json_writer {
-	struct value_sink k;
-	struct buf *b;
-	bool comma;
-};
-
-static struct json_writer *JW(struct value_sink *k)
+/* The writer is a struct wire_writer (wire.h). */
+static struct wire_writer *JW(struct value_sink *k)
 {
-	return (struct json_writer *)k;
+	return (struct wire_writer *)k;
 }
 
 /* Starts an item; returns the buf to write it to. */
 static struct buf *item(struct value_sink *k)
 {
-	struct json_writer *w = JW(k);
+	struct wire_writer *w = JW(k);
 	if (w->comma)
 		WIRE_LIT(w->b, ",");
 	w->comma = true;
@@ -298,7 +290,7 @@ static const struct value_sink_ops json_ops = {
 /* Appends v without terminating (see wire.h). */
 static void put_value(struct buf *b, const struct value *v)
 {
-	struct json_writer w = { { &json_ops }, b, false };
+	struct wire_writer w = { { &json_ops }, b, false };
 	value_emit(v, &w.k);
 }
 
@@ -320,14 +312,16 @@ static void encode_id(struct buf *b, const struct value *id)
 	wire_finish(b);
 }
 
-void jsonrpc_encode_success(struct buf *b, const struct jsonrpc_request *req, const struct value *result)
+void jsonrpc_encode_success(struct buf *b, const struct jsonrpc_request *req, const struct value *result,
+			    struct wire_deferred *d)
 {
+	struct wire_writer w = { { &json_ops }, b, false };
 	if (req->v2) {
 		WIRE_LIT(b, "{\"jsonrpc\":\"2.0\",\"result\":");
-		put_value(b, result);
+		wire_put_result(&w, result, d);
 	} else {
 		WIRE_LIT(b, "{\"result\":");
-		put_value(b, result);
+		wire_put_result(&w, result, d);
 		WIRE_LIT(b, ",\"error\":null");
 	}
 	encode_id(b, req->id);

@@ -24,6 +24,7 @@
 #include "../util/buf.h"
 #include "../util/error.h"
 #include "../util/value.h"
+#include "wire.h"
 
 /* Deepest array/object nesting accepted, as for XML-RPC. */
 #define JSONRPC_MAX_NESTING 64
@@ -49,8 +50,10 @@ struct jsonrpc_request {
 int jsonrpc_decode(const char *json, size_t len, struct jsonrpc_request *req, char **detail);
 void jsonrpc_request_clear(struct jsonrpc_request *req);
 
-/* Appends the reply to req carrying result (NULL: the void result, ""). */
-void jsonrpc_encode_success(struct buf *b, const struct jsonrpc_request *req, const struct value *result);
+/* Appends the reply to req carrying result (NULL: the void result, "");
+ * with d, a lazy result is left out for d (wire.h). */
+void jsonrpc_encode_success(struct buf *b, const struct jsonrpc_request *req, const struct value *result,
+			    struct wire_deferred *d);
 /* Appends the failure reply to req. */
 void jsonrpc_encode_failure(struct buf *b, const struct jsonrpc_request *req, const struct xc_error *err);
 /* Appends the 2.0 error object for a request that could not be decoded;

@@ -186,3 +186,14 @@ void wire_put_double(struct buf *b, double f)
 	int n = snprintf(tmp, sizeof(tmp), "%.16g", f);
 	wire_put(b, tmp, (size_t)n);
 }
+
+void wire_put_result(struct wire_writer *w, const struct value *v, struct wire_deferred *d)
+{
+	if (d && v && v->type == VALUE_LAZY) {
+		d->v = value_ref((struct value *)v);
+		d->at = w->b->len;
+		d->w = *w;
+		return;
+	}
+	value_emit(v, &w->k);
+}

@@ -13,11 +13,36 @@
 #ifndef XCON_RPC_WIRE_H
 #define XCON_RPC_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/value_sink.h"
+
+/* Both reply writers: a value sink (util/value_sink.h) appending to b
+ * without terminating it.  comma: JSON's "the next item needs a separator"
+ * (a member's value never does); XML ignores it. */
+struct wire_writer {
+	struct value_sink k;
+	struct buf *b;
+	bool comma;
+};
+
+/* A lazy result (util/value.h) an encoder left out of a reply when asked
+ * to: the rest of the reply is written without it, its text belongs at
+ * offset `at`, and w is the writer to produce it with, a step at a time
+ * (value_lazy_step(v, &w.k)), so a huge result can be sent as it is made. */
+struct wire_deferred {
+	struct value *v; /* a reference, or NULL: nothing was left out */
+	size_t at;
+	struct wire_writer w;
+};
+
+/* Writes v as a reply's result with the writer w, unless d is given and v is
+ * lazy: then v is left for d (see above).  Shared by both protocols. */
+void wire_put_result(struct wire_writer *w, const struct value *v, struct wire_deferred *d);
 
 /* Appends n bytes without terminating. */
 static inline void wire_put(struct buf *b, const void *p, size_t n)

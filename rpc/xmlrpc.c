@@ -13,16 +13,10 @@
 #include "../util/value_sink.h"
 #include "../util/xalloc.h"
 
-/* The writer: a value sink (util/value_sink.h) appending to a buf without
- * terminating it (see wire.h). */
-struct xml_writer {
-	struct value_sink k;
-	struct buf *b;
-};
-
+/* The writer is a struct wire_writer (wire.h). */
 static struct buf *XB(struct value_sink *k)
 {
-	return ((struct xml_writer *)k)->b;
+	return ((struct wire_writer *)k)->b;
 }
 
 static void x_string(struct value_sink *k, const char *s, size_t n)
@@ -132,18 +126,19 @@ static const struct value_sink_ops xml_ops = {
 
 static void put_value(struct buf *b, const struct value *v)
 {
-	struct xml_writer w = { { &xml_ops }, b };
+	struct wire_writer w = { { &xml_ops }, b, false };
 	value_emit(v, &w.k);
 }
 
 #define RESPONSE_HEAD "<?xml version=\"1.0\"?><methodResponse><params><param>"
 #define RESPONSE_TAIL "</param></params></methodResponse>"
 
-void xmlrpc_encode_success(struct buf *b, const struct value *v)
+void xmlrpc_encode_success(struct buf *b, const struct value *v, struct wire_deferred *d)
 {
 	WIRE_LIT(b, RESPONSE_HEAD "<value><struct><member><name>Status</name><value>Success</value></member>"
 	       "<member><name>Value</name>");
-	put_value(b, v);
+	struct wire_writer w = { { &xml_ops }, b, false };
+	wire_put_result(&w, v, d);
 	WIRE_LIT(b, "</member></struct></value>" RESPONSE_TAIL);
 	wire_finish(b);
 }

@@ -26,6 +26,7 @@
 #include "../util/buf.h"
 #include "../util/error.h"
 #include "../util/value.h"
+#include "wire.h"
 
 /* Largest request document accepted (the HTTP layer refuses bigger bodies
  * before they reach the parser). */
@@ -47,8 +48,9 @@ int xmlrpc_decode_call(const char *xml, size_t len, char **method, struct value 
 		       struct xc_error *err);
 
 /* Appends a complete methodResponse: Status=Success with Value=v (NULL is
- * the void result, an empty string). */
-void xmlrpc_encode_success(struct buf *b, const struct value *v);
+ * the void result, an empty string); with d, a lazy v is left out for d
+ * (wire.h). */
+void xmlrpc_encode_success(struct buf *b, const struct value *v, struct wire_deferred *d);
 /* Appends a complete methodResponse: Status=Failure with ErrorDescription =
  * [code, params...]. */
 void xmlrpc_encode_failure(struct buf *b, const struct xc_error *err);

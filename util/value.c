@@ -28,11 +28,12 @@ static struct value *alloc_value(enum value_type t)
 
 struct value *value_new_nil(void) { return alloc_value(VALUE_NIL); }
 
-struct value *value_new_lazy(void (*emit)(void *state, struct value_sink *k), void (*release)(void *state),
-			     void *state)
+struct value *value_new_lazy(enum value_step (*step)(void *state, struct value_sink *k),
+			     void (*release)(void *state), void *state)
 {
 	struct value *v = alloc_value(VALUE_LAZY);
-	v->u.lazy.emit = emit;
+	v->u.lazy.step = step;
+	v->u.lazy.last = VALUE_STEP_MORE;
 	v->u.lazy.release = release;
 	v->u.lazy.state = state;
 	return v;

@@ -38,6 +38,8 @@ enum value_type {
 struct value;
 struct value_sink;
 
+enum value_step { VALUE_STEP_MORE, VALUE_STEP_DONE, VALUE_STEP_FAILED };
+
 struct value_member {
 	char *key;
 	struct value *val;
@@ -68,9 +70,10 @@ struct value {
 			size_t n, cap;
 		} st;
 		struct {
-			void (*emit)(void *state, struct value_sink *k);
+			enum value_step (*step)(void *state, struct value_sink *k);
 			void (*release)(void *state);
 			void *state;
+			enum value_step last; /* MORE until the source has finished */
 		} lazy;
 	} u;
 };
@@ -98,13 +101,17 @@ struct value *value_new_bool(bool b);
 struct value *value_new_datetime(int64_t t);
 struct value *value_new_array(size_t hint);
 struct value *value_new_struct(size_t hint);
-/* A value whose content emit() produces into a sink (value_sink.h) each time
- * it is written, so a big result (every record of a class) goes from its
- * source to the wire without a tree in between; release(state) runs when the
- * last reference goes.  Only the writers (value_emit) and value_materialize
- * understand it: it is for call results, never for stored data. */
-struct value *value_new_lazy(void (*emit)(void *state, struct value_sink *k), void (*release)(void *state),
-			     void *state);
+/* A value whose content step() produces into a sink (value_sink.h) piece by
+ * piece, so a big result (every record of a class) goes from its source to
+ * the wire without a tree in between, and a writer can send each piece before
+ * asking for the next (value_lazy_step).  step() answers VALUE_STEP_MORE
+ * while there is more to come; a source that fails still closes what it
+ * opened, so every sink stays balanced, and answers VALUE_STEP_FAILED.  The
+ * content can be produced once.  release(state) runs when the last reference
+ * goes.  Only the writers (value_emit) and value_materialize understand it:
+ * it is for call results, never for stored data. */
+struct value *value_new_lazy(enum value_step (*step)(void *state, struct value_sink *k),
+			     void (*release)(void *state), void *state);
 
 struct value *value_ref(struct value *v);
 void value_unref(struct value *v);

@@ -7,6 +7,16 @@
 
 #include "xalloc.h"
 
+enum value_step value_lazy_step(const struct value *v, struct value_sink *k)
+{
+	/* The source's progress is state, not content: a lazy value is
+	 * written by one writer, so the const is about its content. */
+	struct value *w = (struct value *)v;
+	if (w->u.lazy.last == VALUE_STEP_MORE)
+		w->u.lazy.last = w->u.lazy.step(w->u.lazy.state, k);
+	return w->u.lazy.last;
+}
+
 void value_emit(const struct value *v, struct value_sink *k)
 {
 	const struct value_sink_ops *o = k->ops;
@@ -47,7 +57,8 @@ void value_emit(const struct value *v, struct value_sink *k)
 		o->struct_end(k);
 		break;
 	case VALUE_LAZY:
-		v->u.lazy.emit(v->u.lazy.state, k);
+		while (value_lazy_step(v, k) == VALUE_STEP_MORE)
+			;
 		break;
 	default:
 		o->nil(k);
@@ -224,6 +235,13 @@ struct value *value_materialize(const struct value *v)
 		return value_ref((struct value *)v);
 	struct value_builder b;
 	value_builder_init(&b);
-	value_emit(v, &b.k);
-	return value_builder_finish(&b);
+	enum value_step r;
+	while ((r = value_lazy_step(v, &b.k)) == VALUE_STEP_MORE)
+		;
+	struct value *t = value_builder_finish(&b);
+	if (r == VALUE_STEP_FAILED) {
+		value_unref(t);
+		return NULL;
+	}
+	return t;
 }

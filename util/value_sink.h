@@ -5,7 +5,7 @@
  * rpc/jsonrpc.c) are sinks, and so is the tree builder below; sources are a
  * value tree (value_emit) and anything that can produce one piece by piece
  * (a lazy value, see value_new_lazy: the store emits every record of a class
- * straight from its rows).  So a big result reaches the wire without ever
+ * straight from its rows, a batch per step).  So a big result reaches the wire without ever
  * being a tree, and a tree is still what every other caller gets.
  *
  * The protocol: a value is one scalar call, or array_begin, the items,
@@ -47,8 +47,12 @@ struct value_sink {
 /* Writes v into k; NULL is the empty string (the void result). */
 void value_emit(const struct value *v, struct value_sink *k);
 
+/* One step of the lazy value v into k (see value_new_lazy): MORE while
+ * there is more; once finished, every further step answers the same. */
+enum value_step value_lazy_step(const struct value *v, struct value_sink *k);
+
 /* A plain tree of v: a new reference to v itself unless v is lazy, whose
- * content is then built into a new tree. */
+ * content is then built into a new tree (NULL if its source failed). */
 struct value *value_materialize(const struct value *v);
 
 /* The tree builder: a sink that builds a value (for sources that emit, when

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "../../rpc/http.h"
 #include "../../util/buf.h"
+#include "../../util/value_sink.h"
 #include "../../util/xalloc.h"
 
 /* --- the fake engine --------------------------------------------------- */
@@ -89,10 +91,51 @@ static struct value *fake_list(const struct call_ctx *ctx, const struct value *a
 	return a;
 }
 
+/* test.lazy(N[, FAIL_AT]): a lazy array of the ints 0..N-1, a thousand a
+ * step, as get_all_records is; with FAIL_AT its source fails there. */
+struct fake_lazy {
+	long n, next, fail_at;
+};
+static atomic_int lazy_live; /* lazy results not yet released */
+
+static enum value_step fake_lazy_step(void *state, struct value_sink *k)
+{
+	struct fake_lazy *l = state;
+	if (l->next == 0)
+		k->ops->array_begin(k);
+	for (int i = 0; i < 1000 && l->next < l->n; i++, l->next++) {
+		if (l->next == l->fail_at) {
+			k->ops->array_end(k);
+			return VALUE_STEP_FAILED;
+		}
+		k->ops->integer(k, l->next, false);
+	}
+	if (l->next < l->n)
+		return VALUE_STEP_MORE;
+	k->ops->array_end(k);
+	return VALUE_STEP_DONE;
+}
+
+static void fake_lazy_release(void *state)
+{
+	free(state);
+	atomic_fetch_sub(&lazy_live, 1);
+}
+
+static struct value *fake_lazy(const struct call_ctx *ctx, const struct value *args, struct xc_error *err)
+{
+	struct fake_lazy *l = xcalloc(1, sizeof(*l));
+	l->n = strtol(value_str(value_array_at(args, 0)), NULL, 10);
+	l->fail_at = value_len(args) > 1 ? strtol(value_str(value_array_at(args, 1)), NULL, 10) : -1;
+	atomic_fetch_add(&lazy_live, 1);
+	return value_new_lazy(fake_lazy_step, fake_lazy_release, l);
+}
+
 static const struct {
 	const char *method;
 	fake_fn fn;
 } fake_methods[] = {
+	{ "test.lazy", fake_lazy },
 	{ "test.echo", fake_echo },
 	{ "test.ctx", fake_ctx },
 	{ "test.fail", fake_fail },
@@ -241,6 +284,61 @@ static const char *header(const struct response *r, const char *name)
 	return NULL;
 }
 
+/* Waits for a whole line at off; its length, -1 at end of stream. */
+static ssize_t chunk_line(struct client *c, size_t off)
+{
+	char *e;
+	while (c->in.len <= off || !(e = strstr(c->in.data + off, "\r\n")))
+		if (fill(c) <= 0)
+			return -1;
+	return e - (c->in.data + off);
+}
+
+/* A chunked body from start on; -1 if the stream ends before its last chunk. */
+static int read_chunked(struct client *c, struct response *r, size_t start)
+{
+	struct buf body = BUF_INIT;
+	size_t off = start;
+	for (;;) {
+		ssize_t ll = chunk_line(c, off);
+		if (ll < 0) {
+			buf_free(&body);
+			return -1;
+		}
+		size_t n = strtoul(c->in.data + off, NULL, 16);
+		off += (size_t)ll + 2;
+		if (n == 0) {
+			if (chunk_line(c, off) != 0) { /* no trailers, the empty line */
+				buf_free(&body);
+				return -1;
+			}
+			off += 2;
+			break;
+		}
+		while (c->in.len < off + n + 2)
+			if (fill(c) <= 0) {
+				buf_free(&body);
+				return -1;
+			}
+		assert_memory_equal(c->in.data + off + n, "\r\n", 2);
+		buf_add(&body, c->in.data + off, n);
+		off += n + 2;
+		/* keep the client's buffer small: drop what is consumed */
+		memmove(c->in.data + start, c->in.data + off, c->in.len - off);
+		c->in.len -= off - start;
+		c->in.data[c->in.len] = '\0';
+		off = start;
+	}
+	r->body_len = body.len;
+	r->body = buf_steal(&body, NULL);
+	if (!r->body)
+		r->body = xstrdup("");
+	memmove(c->in.data, c->in.data + off, c->in.len - off);
+	c->in.len -= off;
+	c->in.data[c->in.len] = '\0';
+	return 0;
+}
+
 /* Reads one response; -1 when the server closed the connection first. */
 static int read_response(struct client *c, struct response *r)
 {
@@ -254,9 +352,17 @@ static int read_response(struct client *c, struct response *r)
 	memcpy(r->head, c->in.data, hl);
 	r->head[hl] = '\0';
 	assert_int_equal(sscanf(r->head, "HTTP/1.%*d %d", &r->status), 1);
+	size_t start = hl + 2;
+	const char *te = header(r, "Transfer-Encoding");
+	if (te && strcasecmp(te, "chunked") == 0)
+		return read_chunked(c, r, start);
 	const char *cl = header(r, "Content-Length");
 	size_t blen = cl ? strtoul(cl, NULL, 10) : 0;
-	size_t start = hl + 2;
+	if (!cl && r->status >= 200) {
+		while (fill(c) > 0) /* no length: the body runs to the close */
+			;
+		blen = c->in.len - start;
+	}
 	while (c->in.len < start + blen)
 		if (fill(c) <= 0)
 			return -1;
@@ -291,10 +397,11 @@ static void post(struct client *c, const char *path, const char *type, const cha
 
 #define XML_CALL(m, params) \
 	"<?xml version=\"1.0\"?><methodCall><methodName>" m "</methodName><params>" params "</params></methodCall>"
-#define XML_OK(v) \
+#define XML_OK_HEAD \
 	"<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>" \
-	"<member><name>Status</name><value>Success</value></member><member><name>Value</name>" v \
-	"</member></struct></value></param></params></methodResponse>"
+	"<member><name>Status</name><value>Success</value></member><member><name>Value</name>"
+#define XML_OK_TAIL "</member></struct></value></param></params></methodResponse>"
+#define XML_OK(v) XML_OK_HEAD v XML_OK_TAIL
 
 static void assert_xml_reply(const struct response *r, const char *body)
 {
@@ -545,6 +652,147 @@ static void test_http10_closes(void **state)
 	client_close(&c);
 }
 
+/* The body test.lazy(n) should answer, in XML-RPC or JSON. */
+static char *lazy_expected(long n, bool json)
+{
+	struct buf b = BUF_INIT;
+	buf_adds(&b, json ? "{\"jsonrpc\":\"2.0\",\"result\":[" : XML_OK_HEAD "<value><array><data>");
+	for (long i = 0; i < n; i++) {
+		if (json)
+			buf_printf(&b, i ? ",%ld" : "%ld", i);
+		else
+			buf_printf(&b, "<value>%ld</value>", i);
+	}
+	buf_adds(&b, json ? "],\"id\":7}" : "</data></array></value>" XML_OK_TAIL);
+	return buf_steal(&b, NULL);
+}
+
+static void lazy_call(struct client *c, long n, long fail_at, bool json)
+{
+	char body[256];
+	if (json)
+		snprintf(body, sizeof(body),
+			 "{\"jsonrpc\":\"2.0\",\"method\":\"test.lazy\",\"params\":[\"%ld\",\"%ld\"],\"id\":7}", n,
+			 fail_at);
+	else
+		snprintf(body, sizeof(body),
+			 XML_CALL("test.lazy", "<param><value>%ld</value></param><param><value>%ld</value></param>"), n,
+			 fail_at);
+	send_post(c, json ? "/jsonrpc" : "/", json ? "application/json" : "text/xml", body);
+}
+
+static void wait_lazy_released(void)
+{
+	for (int i = 0; i < 500 && atomic_load(&lazy_live); i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&lazy_live), 0);
+}
+
+/* A small lazy result is sent whole with its length; a big one streams
+ * chunked, byte for byte the same reply, on a connection that stays usable;
+ * both protocols; every lazy result is released. */
+static void test_lazy_results_stream(void **state)
+{
+	struct client c = client_unix();
+	struct response r;
+	for (int json = 0; json < 2; json++) {
+		long sizes[] = { 10, 200000 }; /* ~2.6 MB in XML, past the 1 MB streaming mark */
+		for (int i = 0; i < 2; i++) {
+			lazy_call(&c, sizes[i], -1, json);
+			assert_int_equal(read_response(&c, &r), 0);
+			assert_int_equal(r.status, 200);
+			bool streamed = header(&r, "Transfer-Encoding") != NULL;
+			assert_int_equal(streamed, i == 1);
+			assert_int_equal(header(&r, "Content-Length") != NULL, i == 0);
+			char *want = lazy_expected(sizes[i], json);
+			assert_int_equal(r.body_len, strlen(want));
+			assert_true(strcmp(r.body, want) == 0);
+			free(want);
+			response_free(&r);
+		}
+	}
+	post(&c, "/", "text/xml", XML_CALL("test.echo", ""), &r);
+	assert_xml_reply(&r, XML_OK("<value><array><data></data></array></value>"));
+	response_free(&r);
+	client_close(&c);
+	wait_lazy_released();
+}
+
+/* HTTP/1.0 knows no chunks: a big lazy result runs to the close instead. */
+static void test_lazy_http10(void **state)
+{
+	struct client c = client_tcp();
+	struct response r;
+	char body[256], req[512];
+	snprintf(body, sizeof(body), XML_CALL("test.lazy", "<param><value>200000</value></param>"));
+	int n = snprintf(req, sizeof(req), "POST / HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+	assert_int_equal(send_all(&c, req, (size_t)n), 0);
+	assert_int_equal(read_response(&c, &r), 0);
+	assert_null(header(&r, "Transfer-Encoding"));
+	char *want = lazy_expected(200000, false);
+	assert_true(strcmp(r.body, want) == 0);
+	free(want);
+	response_free(&r);
+	client_close(&c);
+	wait_lazy_released();
+}
+
+/* A source that fails before anything is sent gives a proper failure
+ * reply; one that fails mid-stream cuts the connection (the client cannot
+ * mistake the reply for whole), and one whose client goes away mid-stream
+ * is released; the server serves on. */
+static void test_lazy_failures(void **state)
+{
+	struct client c = client_tcp();
+	struct response r;
+	lazy_call(&c, 200000, 5000, false);
+	assert_int_equal(read_response(&c, &r), 0);
+	assert_non_null(strstr(r.body, "<value>Failure</value>"));
+	assert_non_null(strstr(r.body, "INTERNAL_ERROR"));
+	response_free(&r);
+	lazy_call(&c, 200000, 5000, true);
+	assert_int_equal(read_response(&c, &r), 0);
+	assert_non_null(strstr(r.body, "\"message\":\"INTERNAL_ERROR\""));
+	assert_non_null(strstr(r.body, "\"id\":7"));
+	response_free(&r);
+
+	lazy_call(&c, 400000, 150000, false);
+	assert_int_equal(read_response(&c, &r), -1);
+	client_close(&c);
+
+	c = client_tcp();
+	lazy_call(&c, 4000000, -1, false);
+	assert_true(fill(&c) > 0);
+	client_close(&c);
+	wait_lazy_released();
+	assert_server_serves();
+}
+
+/* A client that reads nothing of a stream for the stall time is dropped,
+ * and its lazy result (in the engine: a store snapshot) released. */
+static void test_stalled_stream_is_dropped(void **state)
+{
+	char path[200];
+	snprintf(path, sizeof(path), "%s/stall.sock", tmpdir);
+	struct rpc_server_opts o = { .socket_path = path, .call = fake_call, .cookie = (void *)&fake_methods,
+				     .stream_stall_secs = 1 };
+	XC_AUTOERROR err = XC_ERROR_INIT;
+	struct rpc_server *s2 = rpc_server_start(&o, &err);
+	assert_non_null(s2);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	struct client c = { .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), .in = BUF_INIT };
+	assert_int_equal(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	lazy_call(&c, 4000000, -1, false);
+	usleep(300000);
+	assert_int_equal(atomic_load(&lazy_live), 1); /* stuck mid-stream, not finished */
+	wait_lazy_released();
+	struct response r;
+	assert_int_equal(read_response(&c, &r), -1); /* what was sent, then the close */
+	client_close(&c);
+	rpc_server_stop(s2);
+}
+
 static void test_trust(void **state)
 {
 	struct client u = client_unix();
@@ -771,6 +1019,10 @@ int main(void)
 		cmocka_unit_test(test_other_methods),
 		cmocka_unit_test(test_garbage_request),
 		cmocka_unit_test(test_http10_closes),
+		cmocka_unit_test(test_lazy_results_stream),
+		cmocka_unit_test(test_lazy_http10),
+		cmocka_unit_test(test_lazy_failures),
+		cmocka_unit_test(test_stalled_stream_is_dropped),
 		cmocka_unit_test(test_trust),
 		cmocka_unit_test(test_blocking_call_blocks_only_itself),
 		cmocka_unit_test(test_socket_file),

@@ -256,13 +256,13 @@ static void test_encode_replies(void **state)
 	struct jsonrpc_request v2 = { .id = value_new_string("x"), .v2 = true };
 	XC_AUTOVALUE *ref = value_new_string("OpaqueRef:1");
 
-	jsonrpc_encode_success(&b, &v1, ref);
+	jsonrpc_encode_success(&b, &v1, ref, NULL);
 	assert_string_equal(b.data, "{\"result\":\"OpaqueRef:1\",\"error\":null,\"id\":3}");
 	buf_reset(&b);
-	jsonrpc_encode_success(&b, &v1, NULL);
+	jsonrpc_encode_success(&b, &v1, NULL, NULL);
 	assert_string_equal(b.data, "{\"result\":\"\",\"error\":null,\"id\":3}");
 	buf_reset(&b);
-	jsonrpc_encode_success(&b, &v2, ref);
+	jsonrpc_encode_success(&b, &v2, ref, NULL);
 	assert_string_equal(b.data, "{\"jsonrpc\":\"2.0\",\"result\":\"OpaqueRef:1\",\"id\":\"x\"}");
 
 	XC_AUTOERROR err = XC_ERROR_INIT;

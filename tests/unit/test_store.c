@@ -14,6 +14,7 @@
 #include "../../engine/store.h"
 #include "../../engine/store_priv.h"
 #include "../../util/uuid.h"
+#include "../../util/value_sink.h"
 
 static char dir[] = "/tmp/xcon-test-store-XXXXXX";
 static char path[256];
@@ -280,6 +281,60 @@ static void new_fields_become_columns(void **state)
 	store_close(s);
 }
 
+/* Stepping through every record a few rows at a time (how get_all_records
+ * reaches the wire) gives exactly the tree of the one-go read, reverse sets
+ * included, in as many steps as the batch size implies, and only once. */
+static void rows_step_in_batches(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	assert_non_null(s);
+	const struct dm_class *vm = dm_class_find("VM");
+	struct store_txn *t = store_write(s);
+	for (int i = 0; i < 4; i++) {
+		struct value *r = value_new_struct(0);
+		value_struct_add(r, "name_label", value_new_string("batch"));
+		char *ref = make(t, "VM", r);
+		r = value_new_struct(0);
+		value_struct_add(r, "VM", value_new_string(ref));
+		value_struct_add(r, "userdevice", value_new_string("1"));
+		free(make(t, "VBD", r));
+		free(ref);
+	}
+	assert_int_equal(store_commit(t, &err), 0);
+	unsigned n = store_count(s, vm);
+	assert_true(n >= 5);
+
+	t = store_read(s);
+	struct value *whole = store_get_all_records(t, vm);
+	struct value_builder b;
+	value_builder_init(&b);
+	struct store_rows *rows = store_rows_open(t, vm);
+	unsigned steps = 1;
+	while (store_rows_step(rows, &b.k, 2) == VALUE_STEP_MORE)
+		steps++;
+	assert_int_equal(steps, n / 2 + 1);
+	assert_int_equal(store_rows_step(rows, &b.k, 2), VALUE_STEP_DONE);
+	store_rows_close(rows);
+	struct value *stepped = value_builder_finish(&b);
+	assert_int_equal(value_len(stepped), n);
+	assert_true(value_equal(whole, stepped));
+	value_unref(whole);
+	value_unref(stepped);
+
+	/* a class with nothing in it: one step, an empty struct */
+	value_builder_init(&b);
+	rows = store_rows_open(t, dm_class_find("PIF_metrics"));
+	assert_int_equal(store_rows_step(rows, &b.k, 2), VALUE_STEP_DONE);
+	store_rows_close(rows);
+	stepped = value_builder_finish(&b);
+	assert_int_equal(stepped->type, VALUE_STRUCT);
+	assert_int_equal(value_len(stepped), 0);
+	value_unref(stepped);
+	store_commit(t, NULL);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +342,7 @@ int main(void)
 		cmocka_unit_test(containers_round_trip),
 		cmocka_unit_test(record_cache_stays_fresh),
 		cmocka_unit_test(new_fields_become_columns),
+		cmocka_unit_test(rows_step_in_batches),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

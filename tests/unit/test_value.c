@@ -56,9 +56,58 @@ static struct value *sample_tree(void)
 	return r;
 }
 
-static void lazy_emit(void *state, struct value_sink *k)
+static enum value_step lazy_emit(void *state, struct value_sink *k)
 {
 	value_emit(state, k);
+	return VALUE_STEP_DONE;
+}
+
+/* A source of an array of three ints, one per step, that fails at the
+ * third when asked to (closing the array all the same). */
+struct counting {
+	int next;
+	bool fail;
+};
+
+static enum value_step counting_step(void *state, struct value_sink *k)
+{
+	struct counting *c = state;
+	if (c->next == 0)
+		k->ops->array_begin(k);
+	if (c->next == 2 && c->fail) {
+		k->ops->array_end(k);
+		return VALUE_STEP_FAILED;
+	}
+	k->ops->integer(k, c->next, false);
+	if (++c->next < 3)
+		return VALUE_STEP_MORE;
+	k->ops->array_end(k);
+	return VALUE_STEP_DONE;
+}
+
+/* A lazy value comes out a step at a time, once; a failed source makes
+ * materialize answer NULL rather than a truncated tree. */
+static void lazy_steps(void **state)
+{
+	struct counting c = { 0, false };
+	struct value *lazy = value_new_lazy(counting_step, NULL, &c);
+	struct value_builder b;
+	value_builder_init(&b);
+	assert_int_equal(value_lazy_step(lazy, &b.k), VALUE_STEP_MORE);
+	assert_int_equal(value_lazy_step(lazy, &b.k), VALUE_STEP_MORE);
+	assert_int_equal(value_lazy_step(lazy, &b.k), VALUE_STEP_DONE);
+	assert_int_equal(value_lazy_step(lazy, &b.k), VALUE_STEP_DONE);
+	struct value *got = value_builder_finish(&b);
+	assert_int_equal(value_len(got), 3);
+	assert_int_equal(value_array_at(got, 2)->u.i, 2);
+	value_unref(got);
+	value_unref(lazy);
+
+	struct counting f = { 0, true };
+	lazy = value_new_lazy(counting_step, NULL, &f);
+	assert_null(value_materialize(lazy));
+	assert_int_equal(value_lazy_step(lazy, &b.k), VALUE_STEP_FAILED);
+	value_unref(lazy);
 }
 
 static void lazy_release(void *state)
@@ -81,10 +130,12 @@ static void sinks_rebuild_trees(void **state)
 	struct value *lazy = value_new_lazy(lazy_emit, lazy_release, value_ref(t));
 	struct value *m = value_materialize(lazy);
 	assert_true(value_equal(t, m));
+	value_unref(m);
+	value_unref(lazy);
+	lazy = value_new_lazy(lazy_emit, lazy_release, value_ref(t));
 	struct value *c = value_copy(lazy);
 	assert_true(value_equal(t, c));
 	value_unref(c);
-	value_unref(m);
 	value_unref(lazy);
 
 	value_builder_init(&b);
@@ -165,6 +216,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(trees_build_copy_and_compare),
 		cmocka_unit_test(sinks_rebuild_trees),
+		cmocka_unit_test(lazy_steps),
 		cmocka_unit_test(datetimes_use_the_xapi_form),
 		cmocka_unit_test(errors_carry_code_and_params),
 		cmocka_unit_test(strmap_survives_churn),

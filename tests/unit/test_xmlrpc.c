@@ -738,10 +738,10 @@ static void test_encode_envelopes(void **state)
 {
 	struct buf b = BUF_INIT;
 	XC_AUTOVALUE *ref = value_new_string("OpaqueRef:6e2d");
-	xmlrpc_encode_success(&b, ref);
+	xmlrpc_encode_success(&b, ref, NULL);
 	assert_string_equal(b.data, RESP_OK "<value>OpaqueRef:6e2d</value>" RESP_OK_TAIL);
 	buf_reset(&b);
-	xmlrpc_encode_success(&b, NULL);
+	xmlrpc_encode_success(&b, NULL, NULL);
 	assert_string_equal(b.data, RESP_OK "<value></value>" RESP_OK_TAIL);
 
 	buf_reset(&b);

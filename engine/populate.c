@@ -5,6 +5,7 @@
  * NIC, and the standard templates.  Records are filled the way real clients
  * read them (xsconsole needs host_cpu.modelname and PIF.management, XenAPI.py
  * needs the API version on the host). */
+#include "dev_ops.h"
 #include "engine_priv.h"
 #include "templates.h"
 
@@ -103,7 +104,11 @@ static char *make_file_sr(struct engine *e, struct store_txn *t, const char *lab
 	return sr_ref;
 }
 
-static int make_sm(struct store_txn *t, struct xc_error *err)
+/* The storage driver's own description.  Like xapi registering its SM
+ * plugins at every start, the stored record is brought up to date each
+ * time, so a state directory made by an older xcon learns new capabilities
+ * (VDI_RESIZE_ONLINE, say). */
+static struct value *file_sm_record(void)
 {
 	struct value *sm = value_new_struct(8);
 	put_s(sm, "name_label", "Local directory");
@@ -116,9 +121,33 @@ static int make_sm(struct store_txn *t, struct xc_error *err)
 	const char *conf[] = { "location", "Directory holding the VDI files", NULL };
 	put_v(sm, "configuration", smap(conf));
 	put_v(sm, "capabilities", sset("SR_PROBE VDI_CREATE VDI_DELETE VDI_ATTACH VDI_DETACH VDI_RESIZE VDI_RESIZE_ONLINE VDI_CLONE VDI_SNAPSHOT"));
-	char *ref = create(t, "SM", NULL, sm, err);
-	free(ref);
-	return ref ? 0 : -1;
+	return sm;
+}
+
+/* Creates or updates the SM record: 1 if anything was written, 0 if not. */
+static int register_sm(struct store_txn *t, struct xc_error *err)
+{
+	XC_AUTOVALUE *want = file_sm_record();
+	XC_AUTOVALUE *refs = dev_find(t, "SM", "type", "file");
+	const char *ref = value_str(value_array_at(refs, 0));
+	if (!ref) {
+		XC_AUTOFREE char *made = store_create(t, cls_of("SM"), NULL, want, err);
+		return made ? 1 : -1;
+	}
+	XC_AUTOVALUE *have = store_get_record(t, cls_of("SM"), ref, err);
+	if (!have)
+		return -1;
+	int changed = 0;
+	for (size_t i = 0; i < value_len(want); i++) {
+		const struct value_member *m = &want->u.st.m[i];
+		if (value_equal(value_struct_get(have, m->key), m->val))
+			continue;
+		log_info("storage driver 'file': %s updated", m->key);
+		if (store_set(t, dm_field_find(cls_of("SM"), m->key), ref, m->val, err) < 0)
+			return -1;
+		changed = 1;
+	}
+	return changed;
 }
 
 static char *make_host(struct engine *e, struct store_txn *t, unsigned idx, const struct hv_host_info *hi,
@@ -330,9 +359,15 @@ int populate_if_new(struct engine *e, struct xc_error *err)
 	struct store_txn *t = store_write(e->store);
 	XC_AUTOFREE char *done = store_meta_get(t, "populated");
 	if (done) {
-		int rc = load_hosts(e, t, err);
+		int changed = 0;
+		if (load_hosts(e, t, err) < 0 || (changed = register_sm(t, err)) < 0) {
+			store_abort(t);
+			return -1;
+		}
+		if (changed)
+			return store_commit(t, err);
 		store_abort(t);
-		return rc;
+		return 0;
 	}
 	log_info("first start: populating %s", e->db_path);
 	e->host_refs = xcalloc(e->nhosts, sizeof(*e->host_refs));
@@ -355,7 +390,7 @@ int populate_if_new(struct engine *e, struct xc_error *err)
 		hv_host_info_free(&hi);
 	}
 	e->host_ref = e->host_refs[0];
-	if (make_sm(t, err) < 0)
+	if (register_sm(t, err) < 0)
 		goto fail;
 	char *local0 = NULL;
 	for (unsigned i = 0; i < e->nhosts; i++) {

@@ -127,6 +127,31 @@ def test_derived_fields_survive_restart(make_engine):
         assert after[1] == before[r][1]
 
 
+def test_storage_driver_record_is_brought_up_to_date(make_engine):
+    """A state directory from an older xcon, whose SM record predates
+    VDI_RESIZE_ONLINE: the next start registers the driver afresh, as xapi
+    does its SM plugins, and online resize works; an up-to-date record is
+    left alone (no write, so no event, at every start)."""
+    e = make_engine()
+    s = e.local_session()
+    sm = s.call("SM.get_all")[0]
+    caps = s.call("SM.get_capabilities", sm)
+    assert "VDI_RESIZE_ONLINE" in caps
+    e.stop()
+    old = [c for c in caps if c != "VDI_RESIZE_ONLINE"]
+    con = sqlite3.connect(str(e.state_dir / "xcon.db"))
+    con.execute('UPDATE "SM" SET capabilities = ?', ("".join(f"{len(c)}:{c}" for c in old),))
+    con.commit()
+    con.close()
+    e.start()
+    s = e.local_session()
+    assert s.call("SM.get_all") == [sm]
+    assert sorted(s.call("SM.get_capabilities", sm)) == sorted(caps)
+    assert "storage driver 'file': capabilities updated" in e.log
+    e.restart()
+    assert e.log.count("storage driver 'file'") == 1
+
+
 class Writer(threading.Thread):
     """Streams writes on its own connection and records each acknowledged one."""
 

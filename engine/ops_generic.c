@@ -58,7 +58,7 @@ static struct value *op_get_all(struct op_ctx *c, struct value *const *a, struct
  * writer pulls the rows straight from SQLite (store_rows_step), a batch at a
  * time, so thousands of records never exist as one tree and the first ones
  * can be on the wire while the last are still being read. */
-#define ALL_RECORDS_BATCH 64
+#define ALL_RECORDS_BATCH 16
 
 struct all_records {
 	struct store_txn *t;

@@ -26,11 +26,14 @@
 #define LOG_MODULE "rpc.http"
 
 /* Buffers that grew past this for one big call are dropped afterwards. */
-#define KEEP_BUFFER_MAX (2u << 20)
-/* A lazy result is streamed once its reply passes this... */
-#define STREAM_AFTER (1u << 20)
-/* ...in pieces of about this much, the size MHD is offered at a time. */
-#define STREAM_PIECE (256u << 10)
+#define KEEP_BUFFER_MAX (1u << 20)
+/* A lazy result is streamed once its reply passes this, in pieces of about
+ * the same size.  With a step of the source (ALL_RECORDS_BATCH records,
+ * ~80 KB) on top, the buffer stays under 512 KB: heap memory that is
+ * reused, not a fresh mapping (cmd/xcon.c's mmap threshold is 1 MB) whose
+ * pages must be faulted in for every reply. */
+#define STREAM_AFTER (256u << 10)
+#define STREAM_PIECE STREAM_AFTER
 
 static const char page_text[] =
 	"xcon: XenServer 4.1 compatible management server.\n"

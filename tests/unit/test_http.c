@@ -696,7 +696,7 @@ static void test_lazy_results_stream(void **state)
 	struct client c = client_unix();
 	struct response r;
 	for (int json = 0; json < 2; json++) {
-		long sizes[] = { 10, 200000 }; /* ~2.6 MB in XML, past the 1 MB streaming mark */
+		long sizes[] = { 10, 200000 }; /* ~2.6 MB in XML, past the 256 KB streaming mark */
 		for (int i = 0; i < 2; i++) {
 			lazy_call(&c, sizes[i], -1, json);
 			assert_int_equal(read_response(&c, &r), 0);

@@ -18,6 +18,7 @@
  *                        one connection; latency median/p95, reply size
  *   events REFS_FILE SAMPLES
  *   wakeup SAMPLES            (no engine: the box's timer wake-up lateness)
+ *   transfer BYTES COUNT      (no engine: BYTES over loopback TCP, COUNT times)
  *                        event.next (after event.register ["vm"]) blocked on
  *                        one connection, event.from(["vm"], token, 30.0) on
  *                        another; a third sets name_description SAMPLES times
@@ -712,6 +713,84 @@ static int mode_wakeup(int argc, char **argv)
 	return 0;
 }
 
+/* A loopback TCP transfer of a reply's size with no engine: a sender and a
+ * receiver thread, buffers allocated and touched once, the receiver reading
+ * 1 MB at a time as the bench client does.  The box's own floor under
+ * get_all_records. */
+struct xfer {
+	int fd;
+	size_t bytes;
+	char *buf;
+};
+
+static void *xfer_recv(void *arg)
+{
+	struct xfer *x = arg;
+	size_t got = 0;
+	while (got < x->bytes) {
+		ssize_t r = recv(x->fd, x->buf, 1 << 20, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("transfer: recv: %s", r < 0 ? strerror(errno) : "closed");
+		got += (size_t)r;
+	}
+	return NULL;
+}
+
+static int mode_transfer(int argc, char **argv)
+{
+	if (argc != 2)
+		die("usage: transfer BYTES COUNT");
+	size_t bytes = strtoull(argv[0], NULL, 10);
+	long n = atol(argv[1]);
+	if (bytes < 1 || n < 1 || n > 10000)
+		die("transfer: bad BYTES or COUNT");
+	char *out = malloc(bytes), *in = malloc(1 << 20);
+	memset(out, 'x', bytes);
+	memset(in, 0, 1 << 20);
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof sa;
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) < 0)
+		die("transfer: listen: %s", strerror(errno));
+	double *ms = calloc((size_t)n, sizeof(double));
+	for (long i = 0; i < n; i++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa) < 0)
+			die("transfer: connect: %s", strerror(errno));
+		struct xfer x = { accept(ls, NULL, NULL), bytes, in };
+		if (x.fd < 0)
+			die("transfer: accept: %s", strerror(errno));
+		struct timeval tv = { 30, 0 };
+		setsockopt(x.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		pthread_t th;
+		double t = now_s();
+		pthread_create(&th, NULL, xfer_recv, &x);
+		for (size_t off = 0; off < bytes;) {
+			ssize_t w = send(c, out + off, bytes - off, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				die("transfer: send: %s", strerror(errno));
+			off += (size_t)w;
+		}
+		pthread_join(th, NULL);
+		ms[i] = (now_s() - t) * 1e3;
+		close(c);
+		close(x.fd);
+	}
+	close(ls);
+	qsort(ms, (size_t)n, sizeof(double), cmp_double);
+	printf("RESULT transfer bytes=%zu count=%ld p50_ms=%.1f p95_ms=%.1f min_ms=%.1f max_ms=%.1f\n", bytes, n,
+	       pct(ms, (size_t)n, 50), pct(ms, (size_t)n, 95), ms[0], ms[n - 1]);
+	free(ms);
+	free(out);
+	free(in);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- events */
 
 #define MARK "xcbench-ev-"
@@ -1097,5 +1176,7 @@ int main(int argc, char **argv)
 		return mode_cycle(rest, args);
 	if (strcmp(mode, "wakeup") == 0)
 		return mode_wakeup(rest, args);
+	if (strcmp(mode, "transfer") == 0)
+		return mode_transfer(rest, args);
 	die("unknown mode %s", mode);
 }

@@ -9,7 +9,9 @@
     tests/clients/xo_check.mjs, which prints one PASS/FAIL line per check.
 
 What each client does on the wire: /work/shared/reference/clients-and-peers.md
-§A1 and §A2."""
+§A1 and §A2.  The engine holds enough VMs that VM.get_all_records is
+streamed (chunked, see rpc/README.md) in both protocols, so every client
+here reads a streamed reply too."""
 import os
 import re
 import subprocess
@@ -18,7 +20,11 @@ import xmlrpc.client
 
 import pytest
 
-from xconlib import REF_RE, expect_failure
+from xconlib import REF_RE, expect_failure, xml_call
+
+# ~5 KB of XML, ~1.7 KB of JSON each: VM.get_all_records past the 256 KB
+# streaming mark in both protocols
+BULK_VMS = 250
 
 # a fixed-size simulated host: the same memory figures on every machine
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01", "XCON_SIM_HOST_MEMORY": "32G"}
@@ -26,6 +32,21 @@ ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0.01", "XCON_SIM_HOST_MEMORY": "32G"}
 XO_CHECKS = ["connect", "fetch-all", "list-vms", "error-handle-invalid", "error-method-unknown", "barrier",
              "async-start", "vm-running-in-cache", "error-bad-power-state", "async-error-bad-power-state",
              "async-hard-shutdown", "tasks-destroyed", "disconnect"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bulk_vms(root):
+    for i in range(BULK_VMS):
+        root.call("VM.create", {"name_label": f"bulk-{i}", "PV_args": "", "memory_static_max": "268435456"})
+
+
+def test_vm_records_are_streamed_here(engine, root):
+    c = engine.raw(timeout=60)
+    c.request("POST", "/", xml_call("VM.get_all_records", f"<value>{root.ref}</value>"))
+    assert c.response().header("transfer-encoding") == "chunked"
+    c.request("POST", "/jsonrpc", f'{{"method":"VM.get_all_records","params":["{root.ref}"],"id":1}}')
+    assert c.response().header("transfer-encoding") == "chunked"
+    c.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@
 
 #include "../util/log.h"
 #include "../util/strmap.h"
+#include "../util/value_sink.h"
 #include "../util/xalloc.h"
 
 #define LOG_MODULE "event"
@@ -337,23 +338,128 @@ static struct value *from_reply(struct engine *e, struct value *events, uint64_t
 	return r;
 }
 
-/* The first call with an empty token: every object, as an add. */
-static struct value *from_everything(struct op_ctx *c, const struct mask *m)
+/* The first call with an empty token: every object, as an add.  XenCenter
+ * and Xen Orchestra make this call (classes "*") on every connect, so like
+ * get_all_records it is a lazy value over one read snapshot: the events
+ * are written straight from the rows, a batch at a time, never a tree. */
+#define FROM_ALL_BATCH 16
+
+struct from_all {
+	struct store_txn *t;
+	struct mask m;            /* owns m.on */
+	char id[24];              /* every event's id: the token's */
+	struct value *counts, *token;
+	unsigned next_class;      /* the next class to open */
+	struct store_rows *rows;  /* the class being written, or NULL */
+	enum { FA_HEAD, FA_EVENTS, FA_TAIL } phase;
+};
+
+static void add_row_begin(struct value_sink *k, void *cookie, const struct dm_class *c, const char *ref, size_t n)
 {
-	uint64_t token = store_next_event_id(c->e->store);
-	struct value *events = value_new_array(0);
-	struct store_txn *t = store_read(c->e->store);
-	for (unsigned i = 0; i < dm_class_count(); i++) {
-		const struct dm_class *cls = dm_class_at(i);
-		if ((cls->flags & (DM_C_NO_RECORDS | DM_C_NO_EVENTS)) || !mask_has(m, cls))
+	const struct from_all *a = cookie;
+	const struct value_sink_ops *o = k->ops;
+	o->struct_begin(k);
+	o->member(k, "id", 2, true);
+	o->string(k, a->id, strlen(a->id));
+	o->member_end(k);
+	o->member(k, "timestamp", 9, true);
+	o->string(k, "0.0", 3);
+	o->member_end(k);
+	o->member(k, "class", 5, true);
+	o->string(k, c->lname, strlen(c->lname));
+	o->member_end(k);
+	o->member(k, "operation", 9, true);
+	o->string(k, op_names[STORE_ADD], strlen(op_names[STORE_ADD]));
+	o->member_end(k);
+	o->member(k, "ref", 3, true);
+	o->string(k, ref, n);
+	o->member_end(k);
+	o->member(k, "snapshot", 8, true);
+}
+
+static void add_row_end(struct value_sink *k, void *cookie)
+{
+	k->ops->member_end(k);
+	k->ops->struct_end(k);
+}
+
+static const struct store_rows_shape add_shape = { false, add_row_begin, add_row_end };
+
+/* The next class the mask asks for, opened; false when none is left. */
+static bool from_all_next_class(struct from_all *a)
+{
+	for (; a->next_class < dm_class_count(); a->next_class++) {
+		const struct dm_class *cls = dm_class_at(a->next_class);
+		if ((cls->flags & (DM_C_NO_RECORDS | DM_C_NO_EVENTS)) || !mask_has(&a->m, cls))
 			continue;
-		XC_AUTOVALUE *all = store_get_all_records(t, cls);
-		for (size_t k = 0; k < value_len(all); k++)
-			value_array_push(events, event_record(token, "0.0", cls, all->u.st.m[k].key, STORE_ADD,
-							      all->u.st.m[k].val));
+		a->rows = store_rows_open_shaped(a->t, cls, &add_shape, a);
+		a->next_class++;
+		return true;
 	}
-	store_commit(t, NULL);
-	return from_reply(c->e, events, token);
+	return false;
+}
+
+static void from_all_tail(struct from_all *a, struct value_sink *k)
+{
+	const struct value_sink_ops *o = k->ops;
+	o->array_end(k);
+	o->member_end(k);
+	o->member(k, "valid_ref_counts", 16, true);
+	value_emit(a->counts, k);
+	o->member_end(k);
+	o->member(k, "token", 5, true);
+	value_emit(a->token, k);
+	o->member_end(k);
+	o->struct_end(k);
+}
+
+static enum value_step from_all_step(void *state, struct value_sink *k)
+{
+	struct from_all *a = state;
+	if (a->phase == FA_HEAD) {
+		k->ops->struct_begin(k);
+		k->ops->member(k, "events", 6, true);
+		k->ops->array_begin(k);
+		a->phase = FA_EVENTS;
+	}
+	while (a->rows || from_all_next_class(a)) {
+		enum value_step r = store_rows_step(a->rows, k, FROM_ALL_BATCH);
+		if (r == VALUE_STEP_MORE)
+			return r;
+		store_rows_close(a->rows);
+		a->rows = NULL;
+		if (r == VALUE_STEP_FAILED) {
+			from_all_tail(a, k); /* balanced, and failed */
+			return r;
+		}
+	}
+	from_all_tail(a, k);
+	return VALUE_STEP_DONE;
+}
+
+static void from_all_release(void *state)
+{
+	struct from_all *a = state;
+	store_rows_close(a->rows);
+	store_commit(a->t, NULL);
+	value_unref(a->counts);
+	value_unref(a->token);
+	free(a->m.on);
+	free(a);
+}
+
+/* Takes over m. */
+static struct value *from_everything(struct op_ctx *c, struct mask *m)
+{
+	struct from_all *a = xcalloc(1, sizeof(*a));
+	uint64_t token = store_next_event_id(c->e->store);
+	snprintf(a->id, sizeof(a->id), "%" PRIu64, token);
+	a->token = token_of(token);
+	a->t = store_read(c->e->store);
+	a->counts = ref_counts(c->e);
+	a->m = *m;
+	m->on = NULL;
+	return value_new_lazy(from_all_step, from_all_release, a);
 }
 
 /* Changes since `since`, one per object, latest state; NULL if none. */
@@ -402,11 +508,8 @@ struct value *op_event_from(struct op_ctx *c, struct value *const *args, struct 
 	}
 	const char *token = value_str(args[1]);
 	uint64_t since = 0;
-	if (!*token) {
-		struct value *r = from_everything(c, &m);
-		free(m.on);
-		return r;
-	}
+	if (!*token)
+		return from_everything(c, &m);
 	if (!parse_token(token, &since)) {
 		free(m.on);
 		xc_error_set(err, XC_ERR_EVENT_FROM_TOKEN_PARSE_FAILURE, token);

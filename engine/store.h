@@ -87,6 +87,17 @@ struct value *store_get_all_records(struct store_txn *t, const struct dm_class *
 struct value_sink;
 struct store_rows;
 struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c);
+/* The same rows in another frame: with framed, the records' struct is
+ * opened and closed as above; each record is written between row_begin and
+ * row_end (get_all_records: the ref as a member's key, then member_end; an
+ * event: the event's fields, then its snapshot). */
+struct store_rows_shape {
+	bool framed;
+	void (*row_begin)(struct value_sink *k, void *cookie, const struct dm_class *c, const char *ref, size_t n);
+	void (*row_end)(struct value_sink *k, void *cookie);
+};
+struct store_rows *store_rows_open_shaped(struct store_txn *t, const struct dm_class *c,
+					  const struct store_rows_shape *shape, void *cookie);
 enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsigned max_rows);
 void store_rows_close(struct store_rows *r);
 /* Array of refs whose stored field equals v (uuid, name_label, a ref field). */

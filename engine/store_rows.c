@@ -197,17 +197,40 @@ static void free_reverse_sets(const struct dm_class *c, struct strmap **rev)
 struct store_rows {
 	struct store_txn *t;
 	const struct dm_class *c;
+	const struct store_rows_shape *shape;
+	void *cookie;
 	struct strmap **rev;
 	sqlite3_stmt *st; /* NULL before the first step and after the last */
 	bool started, failed;
 };
 
-struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c)
+/* get_all_records' shape: one struct, ref -> record. */
+static void map_row_begin(struct value_sink *k, void *cookie, const struct dm_class *c, const char *ref, size_t n)
+{
+	k->ops->member(k, ref, n, false);
+}
+
+static void map_row_end(struct value_sink *k, void *cookie)
+{
+	k->ops->member_end(k);
+}
+
+static const struct store_rows_shape map_shape = { true, map_row_begin, map_row_end };
+
+struct store_rows *store_rows_open_shaped(struct store_txn *t, const struct dm_class *c,
+					  const struct store_rows_shape *shape, void *cookie)
 {
 	struct store_rows *r = xcalloc(1, sizeof(*r));
 	r->t = t;
 	r->c = c;
+	r->shape = shape;
+	r->cookie = cookie;
 	return r;
+}
+
+struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c)
+{
+	return store_rows_open_shaped(t, c, &map_shape, NULL);
 }
 
 static bool rows_start(struct store_rows *r)
@@ -226,7 +249,7 @@ static void emit_row(struct store_rows *r, struct value_sink *k)
 	const struct dm_class *c = r->c;
 	sqlite3_stmt *st = r->st;
 	const char *ref = (const char *)sqlite3_column_text(st, 0);
-	o->member(k, ref, (size_t)sqlite3_column_bytes(st, 0), false);
+	r->shape->row_begin(k, r->cookie, c, ref, (size_t)sqlite3_column_bytes(st, 0));
 	o->struct_begin(k);
 	for (unsigned i = 0; i < c->nfields; i++) {
 		const struct dm_field *f = &c->fields[i];
@@ -245,7 +268,7 @@ static void emit_row(struct store_rows *r, struct value_sink *k)
 		o->member_end(k);
 	}
 	o->struct_end(k);
-	o->member_end(k);
+	r->shape->row_end(k, r->cookie);
 }
 
 enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsigned max_rows)
@@ -253,7 +276,8 @@ enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsi
 	const struct value_sink_ops *o = k->ops;
 	if (!r->started) {
 		r->started = true;
-		o->struct_begin(k);
+		if (r->shape->framed)
+			o->struct_begin(k);
 		if (!rows_start(r)) {
 			if (r->t->c && !(r->c->flags & DM_C_NO_RECORDS))
 				r->failed = true;
@@ -281,7 +305,8 @@ finish:
 	if (r->st)
 		sqlite3_reset(r->st);
 	r->st = NULL;
-	o->struct_end(k);
+	if (r->shape->framed)
+		o->struct_end(k);
 	return r->failed ? VALUE_STEP_FAILED : VALUE_STEP_DONE;
 }
 

@@ -115,3 +115,39 @@ def test_clients_walking_away_mid_stream(engine, root, many_vms):
     root.call("VM.set_name_description", many_vms[1], "after")
     assert len(root.call("VM.get_all_records")) >= VMS
     engine.assert_clean()
+
+
+def test_event_from_everything_is_streamed_and_whole(engine, root, many_vms):
+    """event.from with an empty token (what XenCenter and Xen Orchestra call
+    on connect, classes "*") answers every object as an add, straight from
+    one snapshot: streamed when big, every snapshot equal to the record, and
+    its token good for the next call."""
+    c = engine.raw(timeout=60)
+    c.request("POST", "/", xml_call("event.from", session_xml(root),
+                                    "<value><array><data><value>*</value></data></array></value>",
+                                    "<value></value>", "<value><double>0</double></value>"))
+    r = c.response()
+    assert r.status == 200 and r.header("transfer-encoding") == "chunked"
+    c.sock.close()
+
+    got = root.call("event.from", ["vm", "sr"], "", 0.0)
+    assert set(got) == {"events", "valid_ref_counts", "token"}
+    adds = {e["ref"]: e for e in got["events"]}
+    assert all(e["operation"] == "add" and e["class"] in ("vm", "sr") for e in got["events"])
+    assert len(adds) == len(got["events"]), "one event per object"
+    assert {ref for ref, e in adds.items() if e["class"] == "vm"} == set(root.call("VM.get_all"))
+    assert {ref for ref, e in adds.items() if e["class"] == "sr"} == set(root.call("SR.get_all"))
+    for ref in many_vms[:: VMS // 6]:
+        assert adds[ref]["snapshot"] == root.call("VM.get_record", ref)
+        assert adds[ref]["id"] == got["token"].split(",")[0].lstrip("0")
+    assert got["valid_ref_counts"]["vm"] == len(root.call("VM.get_all"))
+
+    root.call("VM.set_name_description", many_vms[2], "after the snapshot")
+    nxt = root.call("event.from", ["vm"], got["token"], 5.0)
+    assert [(e["ref"], e["operation"]) for e in nxt["events"]] == [(many_vms[2], "mod")]
+
+    j = engine.json()
+    everything = j.call("event.from", root.ref, ["*"], "", 0.0)
+    assert {e["class"] for e in everything["events"]} >= {"vm", "host", "pool", "sr", "network"}
+    assert len([e for e in everything["events"] if e["class"] == "vm"]) == everything["valid_ref_counts"]["vm"]
+    j.close()

@@ -112,9 +112,9 @@ static struct MHD_Response *fixed_response(const char *text, size_t len, const c
 	return r;
 }
 
-static enum MHD_Result reply_out(struct MHD_Connection *c, struct conn *cn, const char *type)
+/* Queues r (NULL: MHD could not make it) as a 200 reply of the given type. */
+static enum MHD_Result queue_ok(struct MHD_Connection *c, struct MHD_Response *r, const char *type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(cn->out.len, cn->out.data, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -164,20 +164,14 @@ static enum MHD_Result reply_send(struct rpc_server *s, struct MHD_Connection *c
 			reply_fail(&cn->reply);
 	}
 	if (!cn->reply.d.v)
-		return reply_out(c, cn, type);
+		return queue_ok(c, MHD_create_response_from_buffer(cn->out.len, cn->out.data, MHD_RESPMEM_PERSISTENT),
+				type);
 	cn->sent = 0;
 	/* Back to no timeout at the next request (start_post): a call such as
 	 * event.next may rightly keep a connection quiet for long. */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, s->stream_stall_secs);
-	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_PIECE, stream_read, cn, NULL);
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue_ok(c, MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_PIECE, stream_read, cn, NULL),
+			type);
 }
 
 bool http_request_fixed_create(struct http_fixed *f)

@@ -416,6 +416,12 @@ static void generate_class_messages(struct dm_class *c)
 	if (!(c->flags & DM_C_NO_GET_ALL)) {
 		push_message(c, new_message(c, "get_all", DM_MSG_GET_ALL, NULL, refs, DM_M_READONLY));
 		push_message(c, new_message(c, "get_all_records", DM_MSG_GET_ALL_RECORDS, NULL, recs, DM_M_READONLY));
+		m = new_message(c, "get_all_where", DM_MSG_GET_ALL_WHERE, NULL, refs, DM_M_READONLY);
+		add_param(m, "expr", "string", false);
+		push_message(c, m);
+		m = new_message(c, "get_all_records_where", DM_MSG_GET_ALL_RECORDS_WHERE, NULL, recs, DM_M_READONLY);
+		add_param(m, "expr", "string", false);
+		push_message(c, m);
 	}
 	m = new_message(c, "get_record", DM_MSG_GET_RECORD, NULL, rec, DM_M_READONLY);
 	add_param(m, "self", ref, false);

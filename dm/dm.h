@@ -92,6 +92,8 @@ enum dm_msg_kind {
 	DM_MSG_CUSTOM,
 	DM_MSG_GET_ALL,
 	DM_MSG_GET_ALL_RECORDS,
+	DM_MSG_GET_ALL_WHERE,         /* xapi's hidden filtered forms (store_filter.c) */
+	DM_MSG_GET_ALL_RECORDS_WHERE,
 	DM_MSG_GET_RECORD,
 	DM_MSG_GET_BY_UUID,
 	DM_MSG_GET_BY_NAME_LABEL,

@@ -86,6 +86,46 @@ static struct value *op_get_all_records(struct op_ctx *c, struct value *const *a
 	s->rows = store_rows_open(s->t, c->msg->cls);
 	return value_new_lazy(all_records_step, all_records_release, s);
 }
+/* The filtered forms: the expression compiles to SQL (store_filter.c). */
+struct all_where {
+	struct all_records rows;
+	struct store_filter *filter;
+};
+
+static void all_where_release(void *state)
+{
+	struct all_where *a = state;
+	store_rows_close(a->rows.rows);
+	store_commit(a->rows.t, NULL);
+	store_filter_free(a->filter);
+	free(a);
+}
+
+static struct value *op_get_all_records_where(struct op_ctx *c, struct value *const *a, struct xc_error *e)
+{
+	struct store_filter *f = store_filter_parse(c->msg->cls, value_str(a[0]), e);
+	if (!f)
+		return NULL;
+	struct all_where *s = xmalloc(sizeof(*s));
+	s->filter = f;
+	s->rows.t = store_read(c->e->store);
+	s->rows.rows = store_rows_open_where(s->rows.t, f);
+	/* the step function reads the struct all_records at the start of s */
+	return value_new_lazy(all_records_step, all_where_release, s);
+}
+
+static struct value *op_get_all_where(struct op_ctx *c, struct value *const *a, struct xc_error *e)
+{
+	struct store_filter *f = store_filter_parse(c->msg->cls, value_str(a[0]), e);
+	if (!f)
+		return NULL;
+	struct store_txn *t = store_read(c->e->store);
+	struct value *r = store_get_all_where(t, f, e);
+	store_commit(t, NULL);
+	store_filter_free(f);
+	return r;
+}
+
 static struct value *op_get_record(struct op_ctx *c, struct value *const *a, struct xc_error *e)
 {
 	return store_get_record_shared(c->e->store, c->msg->cls, value_str(a[0]), e);
@@ -272,6 +312,8 @@ static struct value *op_destroy(struct op_ctx *c, struct value *const *a, struct
 static const op_fn generic[DM_MSG_KIND_LAST] = {
 	[DM_MSG_GET_ALL] = op_get_all,
 	[DM_MSG_GET_ALL_RECORDS] = op_get_all_records,
+	[DM_MSG_GET_ALL_WHERE] = op_get_all_where,
+	[DM_MSG_GET_ALL_RECORDS_WHERE] = op_get_all_records_where,
 	[DM_MSG_GET_RECORD] = op_get_record,
 	[DM_MSG_GET_BY_UUID] = op_get_by_uuid,
 	[DM_MSG_GET_BY_NAME_LABEL] = op_get_by_name_label,

@@ -106,7 +106,7 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
-static void add_columns(struct buf *b, const struct dm_class *cls, const char *sep)
+void store_add_columns(struct buf *b, const struct dm_class *cls, const char *sep)
 {
 	bool first = true;
 	for (unsigned i = 0; i < cls->nfields; i++) {
@@ -142,12 +142,12 @@ sqlite3_stmt *store_stmt(struct conn *c, const struct dm_class *cls, enum stmt_k
 	switch (k) {
 	case ST_SELECT_ROW:
 		buf_adds(&b, "SELECT ");
-		add_columns(&b, cls, ",");
+		store_add_columns(&b, cls, ",");
 		buf_printf(&b, " FROM \"%s\" WHERE _ref=?1", cls->name);
 		break;
 	case ST_SELECT_ALL:
 		buf_adds(&b, "SELECT _ref,");
-		add_columns(&b, cls, ",");
+		store_add_columns(&b, cls, ",");
 		buf_printf(&b, " FROM \"%s\" ORDER BY rowid", cls->name);
 		break;
 	case ST_SELECT_REFS:
@@ -158,7 +158,7 @@ sqlite3_stmt *store_stmt(struct conn *c, const struct dm_class *cls, enum stmt_k
 		break;
 	case ST_INSERT: {
 		buf_printf(&b, "INSERT INTO \"%s\"(_ref,", cls->name);
-		add_columns(&b, cls, ",");
+		store_add_columns(&b, cls, ",");
 		buf_adds(&b, ") VALUES (?1");
 		for (unsigned i = 0; i < cls->nstored; i++)
 			buf_printf(&b, ",?%u", i + 2);

@@ -98,6 +98,19 @@ struct store_rows_shape {
 };
 struct store_rows *store_rows_open_shaped(struct store_txn *t, const struct dm_class *c,
 					  const struct store_rows_shape *shape, void *cookie);
+
+/* A filter in xapi's row filter language (store_filter.c):
+ * `field "power_state"="Running" and not field "is_a_template"="true"`.
+ * NULL with INTERNAL_ERROR naming the problem for a malformed expression,
+ * an unknown field or one that is not stored (a reverse set). */
+struct store_filter;
+struct store_filter *store_filter_parse(const struct dm_class *c, const char *expr, struct xc_error *err);
+void store_filter_free(struct store_filter *f);
+/* The records that pass f, as store_rows_open gives them all; f must
+ * outlive the iteration. */
+struct store_rows *store_rows_open_where(struct store_txn *t, const struct store_filter *f);
+/* Array of refs of the objects that pass f, or NULL with err set. */
+struct value *store_get_all_where(struct store_txn *t, const struct store_filter *f, struct xc_error *err);
 enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsigned max_rows);
 void store_rows_close(struct store_rows *r);
 /* Array of refs whose stored field equals v (uuid, name_label, a ref field). */

@@ -105,5 +105,14 @@ sqlite3_stmt *store_fstmt(struct conn *c, const struct dm_field *f, enum fstmt_k
 int store_sqlite_error(sqlite3 *db, int rc, struct xc_error *err);
 void store_note(struct store_txn *t, const struct dm_class *c, const char *ref, enum store_op op,
 		struct value *before);
+/* The stored columns of cls, quoted, in column order, separated by sep. */
+struct buf;
+void store_add_columns(struct buf *b, const struct dm_class *cls, const char *sep);
+
+/* store_filter.c: a new statement selecting the rows that pass f (_ref,
+ * then with records every stored column as ST_SELECT_ALL), its parameters
+ * bound; the caller finalizes it.  NULL if it cannot be prepared. */
+sqlite3_stmt *store_filter_prepare(struct store_txn *t, const struct store_filter *f, bool records);
+const struct dm_class *store_filter_class(const struct store_filter *f);
 
 #endif

@@ -199,6 +199,7 @@ struct store_rows {
 	const struct dm_class *c;
 	const struct store_rows_shape *shape;
 	void *cookie;
+	const struct store_filter *filter; /* or every row */
 	struct strmap **rev;
 	sqlite3_stmt *st; /* NULL before the first step and after the last */
 	bool started, failed;
@@ -233,13 +234,32 @@ struct store_rows *store_rows_open(struct store_txn *t, const struct dm_class *c
 	return store_rows_open_shaped(t, c, &map_shape, NULL);
 }
 
+struct store_rows *store_rows_open_where(struct store_txn *t, const struct store_filter *f)
+{
+	struct store_rows *r = store_rows_open_shaped(t, store_filter_class(f), &map_shape, NULL);
+	r->filter = f;
+	return r;
+}
+
+/* The statement is the connection's cached one, or a filter's own. */
+static void rows_stmt_done(struct store_rows *r)
+{
+	if (!r->st)
+		return;
+	if (r->filter)
+		sqlite3_finalize(r->st);
+	else
+		sqlite3_reset(r->st);
+	r->st = NULL;
+}
+
 static bool rows_start(struct store_rows *r)
 {
 	const struct dm_class *c = r->c;
 	if (!r->t->c || (c->flags & DM_C_NO_RECORDS))
 		return true;
 	r->rev = bulk_reverse_sets(r->t, c, &r->failed);
-	r->st = store_stmt(r->t->c, c, ST_SELECT_ALL);
+	r->st = r->filter ? store_filter_prepare(r->t, r->filter, true) : store_stmt(r->t->c, c, ST_SELECT_ALL);
 	return r->st && !r->failed;
 }
 
@@ -302,9 +322,7 @@ enum value_step store_rows_step(struct store_rows *r, struct value_sink *k, unsi
 	}
 	return VALUE_STEP_MORE;
 finish:
-	if (r->st)
-		sqlite3_reset(r->st);
-	r->st = NULL;
+	rows_stmt_done(r);
 	if (r->shape->framed)
 		o->struct_end(k);
 	return r->failed ? VALUE_STEP_FAILED : VALUE_STEP_DONE;
@@ -314,8 +332,7 @@ void store_rows_close(struct store_rows *r)
 {
 	if (!r)
 		return;
-	if (r->st)
-		sqlite3_reset(r->st);
+	rows_stmt_done(r);
 	if (r->rev)
 		free_reverse_sets(r->c, r->rev);
 	free(r);
@@ -330,6 +347,27 @@ struct value *store_get_all_records(struct store_txn *t, const struct dm_class *
 		;
 	store_rows_close(r);
 	return value_builder_finish(&b);
+}
+
+struct value *store_get_all_where(struct store_txn *t, const struct store_filter *f, struct xc_error *err)
+{
+	sqlite3_stmt *st = store_filter_prepare(t, f, false);
+	if (!st) {
+		xc_error_internal(err, "database: cannot read %s", store_filter_class(f)->name);
+		return NULL;
+	}
+	struct value *arr = value_new_array(0);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		value_array_push(arr, value_new_stringn((const char *)sqlite3_column_text(st, 0),
+							(size_t)sqlite3_column_bytes(st, 0)));
+	if (rc != SQLITE_DONE) {
+		store_sqlite_error(t->c->db, rc, err);
+		value_unref(arr);
+		arr = NULL;
+	}
+	sqlite3_finalize(st);
+	return arr;
 }
 
 struct value *store_find(struct store_txn *t, const struct dm_field *f, const struct value *v)

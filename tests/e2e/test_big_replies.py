@@ -193,3 +193,17 @@ def test_restart_agent_mid_stream(make_engine):
     # the stalled reply was waited for (boundedly), then its connection cut
     assert "their connections are closed" in e.log
     c.sock.close()
+
+
+def test_filtered_records_stream_too(engine, root, many_vms):
+    expr = 'field "is_a_template"="false" and not field "is_control_domain"="true"'
+    c = engine.raw(timeout=60)
+    quoted = expr.replace('"', "&quot;")
+    c.request("POST", "/", xml_call("VM.get_all_records_where", session_xml(root), f"<value>{quoted}</value>"))
+    r = c.response()
+    assert r.status == 200 and r.header("transfer-encoding") == "chunked"
+    c.sock.close()
+    got = root.call("VM.get_all_records_where", expr)
+    assert set(many_vms) <= set(got)
+    assert all(not v["is_a_template"] and not v["is_control_domain"] for v in got.values())
+    assert sorted(got) == sorted(root.call("VM.get_all_where", expr))

@@ -181,6 +181,13 @@ def test_generated_messages(cname, root, world, listed, dm):
             dm.check_record(cname, rec, f"{cname}[{r}]", refs_of)
         if obj is not None:
             assert obj in refs
+        # the hidden filtered forms (xapi's row filter language)
+        assert sorted(call("get_all_where", "true")) == sorted(refs)
+        assert call("get_all_records_where", "false") == {}
+        if obj is not None:
+            u = recs[obj]["uuid"]
+            assert call("get_all_where", f'field "uuid"="{u}"') == [obj]
+            assert list(call("get_all_records_where", f'field "uuid"="{u}"')) == [obj]
 
     bogus = new_ref()
     foreign = world.foreign_ref(cname)
@@ -254,7 +261,7 @@ def test_generated_messages(cname, root, world, listed, dm):
 
 def _bogus_calls(cname, gen, call, fails, bogus, foreign):
     for name, (kind, f) in gen.items():
-        if kind in ("get_all", "get_all_records"):
+        if kind in ("get_all", "get_all_records", "get_all_where", "get_all_records_where"):
             continue
         if kind == "create":
             continue  # (a class with a constructor always has an object here)

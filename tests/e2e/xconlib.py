@@ -791,6 +791,8 @@ class Datamodel:
         if "DM_C_NO_GET_ALL" not in c.flags:
             out["get_all"] = ("get_all", None)
             out["get_all_records"] = ("get_all_records", None)
+            out["get_all_where"] = ("get_all_where", None)
+            out["get_all_records_where"] = ("get_all_records_where", None)
         out["get_record"] = ("get_record", None)
         out["get_by_uuid"] = ("get_by_uuid", None)
         if c.field("name_label") and "DM_C_NO_NAME_GET" not in c.flags:

@@ -335,6 +335,101 @@ static void rows_step_in_batches(void **state)
 	store_close(s);
 }
 
+static unsigned count_where(struct store_txn *t, const char *expr)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store_filter *f = store_filter_parse(dm_class_find("VM"), expr, &err);
+	assert_non_null(f);
+	struct value *refs = store_get_all_where(t, f, &err);
+	assert_non_null(refs);
+	unsigned n = (unsigned)value_len(refs);
+	value_unref(refs);
+	store_filter_free(f);
+	return n;
+}
+
+/* The filter language: what each expression selects, and that any input,
+ * however mangled, gives a filter or a clear error (never a crash: this
+ * runs under ASan/UBSan too). */
+static void filters_select_and_refuse(void **state)
+{
+	struct xc_error err = XC_ERROR_INIT;
+	struct store *s = store_open(path, false, &err);
+	assert_non_null(s);
+	struct store_txn *t = store_write(s);
+	const char *labels[] = { "f-one", "f-two", "f-two" };
+	for (int i = 0; i < 3; i++) {
+		struct value *r = value_new_struct(0);
+		value_struct_add(r, "name_label", value_new_string(labels[i]));
+		value_struct_add(r, "VCPUs_max", value_new_int(i + 11));
+		value_struct_add(r, "is_a_template", value_new_bool(i == 2));
+		free(make(t, "VM", r));
+	}
+	assert_int_equal(store_commit(t, &err), 0);
+	unsigned all = store_count(s, dm_class_find("VM"));
+
+	t = store_read(s);
+	assert_int_equal(count_where(t, "true"), all);
+	assert_int_equal(count_where(t, "false"), 0);
+	assert_int_equal(count_where(t, "field \"name_label\"=\"f-two\""), 2);
+	assert_int_equal(count_where(t, "field \"name__label\"=\"f-two\" and field \"is_a_template\"=\"true\""), 1);
+	assert_int_equal(count_where(t, "field \"VCPUs_max\"=\"12\" or field \"VCPUs__max\"=\"11\""), 2);
+	assert_int_equal(count_where(t, "not field \"name_label\"=\"f-two\""), all - 2);
+	assert_int_equal(count_where(t, "field \"VCPUs_max\"=\"two\""), 0);
+	assert_int_equal(count_where(t, "\"f-two\"=field \"name_label\""), 2);
+
+	const char *bad[] = { "", "field", "field \"name_label\"", "= \"x\"", "(true", "true)", "\"a\"",
+			      "field \"nope\"=\"1\"", "field \"VBDs\"=\"()\"", "truex", "and true", NULL };
+	for (int i = 0; bad[i]; i++) {
+		struct store_filter *f = store_filter_parse(dm_class_find("VM"), bad[i], &err);
+		assert_null(f);
+		assert_int_equal(err.code, XC_ERR_INTERNAL_ERROR);
+		xc_error_clear(&err);
+	}
+
+	/* Mutations of a valid expression: bytes replaced, dropped, doubled. */
+	const char seed[] = "not (field \"name_label\"=\"f-two\" or field \"VCPUs_max\"=\"3\") and true";
+	const char alphabet[] = "()\"=_ afnotrudlie";
+	unsigned rnd = 12345;
+	for (int iter = 0; iter < 3000; iter++) {
+		char e[2 * sizeof(seed)];
+		size_t n = sizeof(seed) - 1;
+		memcpy(e, seed, n + 1);
+		for (int m = 0; m < 1 + iter % 4; m++) {
+			rnd = rnd * 1103515245u + 12345u;
+			size_t at = (rnd >> 8) % n;
+			switch ((rnd >> 4) % 3) {
+			case 0:
+				e[at] = alphabet[(rnd >> 16) % (sizeof(alphabet) - 1)];
+				break;
+			case 1:
+				memmove(e + at, e + at + 1, n - at);
+				n--;
+				break;
+			default:
+				if (n + 1 < sizeof(e)) {
+					memmove(e + at + 1, e + at, n - at + 1);
+					n++;
+				}
+				break;
+			}
+		}
+		struct store_filter *f = store_filter_parse(dm_class_find("VM"), e, &err);
+		if (!f) {
+			assert_int_equal(err.code, XC_ERR_INTERNAL_ERROR);
+			xc_error_clear(&err);
+			continue;
+		}
+		struct value *refs = store_get_all_where(t, f, &err);
+		assert_non_null(refs); /* a filter that parses always runs */
+		assert_true(value_len(refs) <= all);
+		value_unref(refs);
+		store_filter_free(f);
+	}
+	store_commit(t, NULL);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +438,7 @@ int main(void)
 		cmocka_unit_test(record_cache_stays_fresh),
 		cmocka_unit_test(new_fields_become_columns),
 		cmocka_unit_test(rows_step_in_batches),
+		cmocka_unit_test(filters_select_and_refuse),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -88,23 +88,19 @@ static void next(struct parser *ps)
 	ps->str = NULL;
 	while (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n')
 		ps->p++;
-	switch (*ps->p) {
-	case '\0':
+	static const char punct[] = "=()";
+	static const enum tok punct_tok[] = { T_EQ, T_LP, T_RP };
+	const char *pc = *ps->p ? strchr(punct, *ps->p) : NULL;
+	if (!*ps->p) {
 		ps->tok = T_EOF;
 		return;
-	case '=':
+	}
+	if (pc) {
 		ps->p++;
-		ps->tok = T_EQ;
+		ps->tok = punct_tok[pc - punct];
 		return;
-	case '(':
-		ps->p++;
-		ps->tok = T_LP;
-		return;
-	case ')':
-		ps->p++;
-		ps->tok = T_RP;
-		return;
-	case '"': {
+	}
+	if (*ps->p == '"') {
 		const char *end = strchr(ps->p + 1, '"');
 		if (!end) {
 			ps->tok = T_BAD;
@@ -114,9 +110,6 @@ static void next(struct parser *ps)
 		ps->p = end + 1;
 		ps->tok = T_STR;
 		return;
-	}
-	default:
-		break;
 	}
 	/* Keywords as xapi's lexer takes them: the longest fixed word. */
 	if (word(ps, "true", T_TRUE) || word(ps, "false", T_FALSE) || word(ps, "field", T_FIELD) ||

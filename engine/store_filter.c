@@ -25,8 +25,13 @@
 
 #define LOG_MODULE "store"
 
+/* Limits: the nesting the parser follows, the nodes in all (a chain of
+ * "and"s is as deep as it is long in SQLite's tree, which refuses depths
+ * over 1,000), and parentheses in the SQL (SQLite's parser overflows on a
+ * few hundred). */
 #define FILTER_MAX_DEPTH 64
-#define FILTER_MAX_NODES 4096
+#define FILTER_MAX_NODES 512
+#define FILTER_MAX_SQL_DEPTH 80
 
 enum tok { T_EOF, T_EQ, T_TRUE, T_FALSE, T_LP, T_RP, T_FIELD, T_AND, T_OR, T_NOT, T_STR, T_BAD };
 
@@ -309,31 +314,58 @@ static void emit_eq(struct store_filter *f, const struct node *n, struct buf *sq
 	buf_adds(sql, ")");
 }
 
-static void emit(struct store_filter *f, const struct node *nodes, int k, struct buf *sql)
+struct emitter {
+	struct store_filter *f;
+	const struct node *nodes;
+	struct buf *sql;
+	unsigned depth, max_depth; /* parentheses open */
+};
+
+static void open_paren(struct emitter *e, bool paren)
 {
-	const struct node *n = &nodes[k];
+	if (!paren)
+		return;
+	buf_adds(e->sql, "(");
+	if (++e->depth > e->max_depth)
+		e->max_depth = e->depth;
+}
+
+static void close_paren(struct emitter *e, bool paren)
+{
+	if (!paren)
+		return;
+	buf_adds(e->sql, ")");
+	e->depth--;
+}
+
+/* A chain of one operator ("a and b and c", grouped to the left) is written
+ * flat: SQLite's parser overflows on a few hundred nested parentheses. */
+static void emit(struct emitter *e, int k, bool paren)
+{
+	const struct node *n = &e->nodes[k];
 	switch (n->kind) {
 	case N_TRUE:
-		buf_adds(sql, "1");
+		buf_adds(e->sql, "1");
 		break;
 	case N_FALSE:
-		buf_adds(sql, "0");
+		buf_adds(e->sql, "0");
 		break;
 	case N_NOT:
-		buf_adds(sql, "(NOT ");
-		emit(f, nodes, n->a, sql);
-		buf_adds(sql, ")");
+		buf_adds(e->sql, "NOT ");
+		open_paren(e, true);
+		emit(e, n->a, false);
+		close_paren(e, true);
 		break;
 	case N_AND:
 	case N_OR:
-		buf_adds(sql, "(");
-		emit(f, nodes, n->a, sql);
-		buf_adds(sql, n->kind == N_AND ? " AND " : " OR ");
-		emit(f, nodes, n->b, sql);
-		buf_adds(sql, ")");
+		open_paren(e, paren);
+		emit(e, n->a, e->nodes[n->a].kind != n->kind);
+		buf_adds(e->sql, n->kind == N_AND ? " AND " : " OR ");
+		emit(e, n->b, true);
+		close_paren(e, paren);
 		break;
 	case N_EQ:
-		emit_eq(f, n, sql);
+		emit_eq(e->f, n, e->sql);
 		break;
 	}
 }
@@ -350,8 +382,15 @@ struct store_filter *store_filter_parse(const struct dm_class *c, const char *ex
 		f = xcalloc(1, sizeof(*f));
 		f->c = c;
 		struct buf sql = BUF_INIT;
-		emit(f, ps.nodes, root, &sql);
+		struct emitter e = { f, ps.nodes, &sql, 0, 0 };
+		emit(&e, root, true);
 		f->where = buf_steal(&sql, NULL);
+		if (e.max_depth > FILTER_MAX_SQL_DEPTH) {
+			xc_error_internal(err, "filter expression: nested too deeply (and/or alternating %u levels)",
+					  e.max_depth);
+			store_filter_free(f);
+			f = NULL;
+		}
 	}
 	for (unsigned i = 0; i < ps.n; i++) {
 		free(ps.nodes[i].l.lit);

@@ -14,8 +14,10 @@
  *   get REFS_FILE CONNS WARM_S SECS
  *                        VM.get_record of one VM in a loop on each of CONNS
  *                        connections; calls/s and CPU us per call
- *   getall COUNT         VM.get_all_records COUNT times (after one warm-up) on
- *                        one connection; latency median/p95, reply size
+ *   getall COUNT [from]  VM.get_all_records COUNT times (after one warm-up) on
+ *                        one connection; latency median/p95, reply size; with
+ *                        "from", event.from(["*"], "", 0) instead (a client's
+ *                        first call after connecting)
  *   events REFS_FILE SAMPLES
  *   wakeup SAMPLES            (no engine: the box's timer wake-up lateness)
  *   transfer BYTES COUNT      (no engine: BYTES over loopback TCP, COUNT times)
@@ -641,20 +643,26 @@ static int mode_get(int argc, char **argv)
 
 static int mode_getall(int argc, char **argv)
 {
-	if (argc != 1)
-		die("usage: getall COUNT");
+	if (argc != 1 && !(argc == 2 && strcmp(argv[1], "from") == 0))
+		die("usage: getall COUNT [from]");
 	long count = atol(argv[0]);
 	if (count < 1 || count > 1000)
 		die("getall: bad COUNT");
+	/* "from": what XenCenter and Xen Orchestra call on connect instead */
+	bool from = argc == 2;
+	const char *what = from ? "event.from" : "VM.get_all_records";
 	char session[REF_LEN + 1];
 	login(session);
 	struct conn c;
 	conn_init(&c, false);
 	char *sv = strv(session);
-	struct req r = build_call("VM.get_all_records", 1, sv);
+	struct req r = from ? build_call("event.from", 4, sv,
+					 "<value><array><data><value>*</value></data></array></value>",
+					 "<value></value>", "<value><double>0</double></value>")
+			    : build_call("VM.get_all_records", 1, sv);
 	call(&c, &r); /* warm-up */
 	if (!reply_ok(&c))
-		die("VM.get_all_records: %s", reply_error(&c));
+		die("%s: %s", what, reply_error(&c));
 	double *lat = xmalloc((size_t)count * sizeof *lat);
 	struct cpu_mark m0 = cpu_mark();
 	long done = 0;
@@ -664,19 +672,20 @@ static int mode_getall(int argc, char **argv)
 		call(&c, &r);
 		lat[i] = (now_s() - t0) * 1e3;
 		if (!reply_ok(&c))
-			die("VM.get_all_records: %s", reply_error(&c));
+			die("%s: %s", what, reply_error(&c));
 		done++;
 	}
 	struct cpu_mark m1 = cpu_mark();
 	count = done;
-	/* how many records: count the VM refs as struct keys */
+	/* how many records: the VM refs as struct keys, or the snapshots */
+	const char *mark = from ? "<member><name>snapshot</name>" : "<member><name>OpaqueRef:";
 	size_t records = 0;
-	for (const char *p = c.body; (p = strstr(p, "<member><name>OpaqueRef:")) != NULL; p += 24)
+	for (const char *p = c.body; (p = strstr(p, mark)) != NULL; p += strlen(mark))
 		records++;
 	qsort(lat, (size_t)count, sizeof *lat, cmp_double);
-	printf("RESULT getall count=%ld records=%zu bytes=%zu p50_ms=%.1f p95_ms=%.1f min_ms=%.1f max_ms=%.1f "
+	printf("RESULT %s count=%ld records=%zu bytes=%zu p50_ms=%.1f p95_ms=%.1f min_ms=%.1f max_ms=%.1f "
 	       "cli_us=%.0f srv_us=%.0f\n",
-	       count, records, c.body_len, pct(lat, (size_t)count, 50), pct(lat, (size_t)count, 95), lat[0],
+	       from ? "getall_from" : "getall", count, records, c.body_len, pct(lat, (size_t)count, 50), pct(lat, (size_t)count, 95), lat[0],
 	       lat[count - 1], (m1.cli - m0.cli) / (double)count,
 	       m0.srv >= 0 ? (m1.srv - m0.srv) / (double)count : -1.0);
 	free(r.data);

@@ -115,7 +115,8 @@ struct value *value_new_lazy(enum value_step (*step)(void *state, struct value_s
 
 struct value *value_ref(struct value *v);
 void value_unref(struct value *v);
-/* A deep copy with one reference, safe to modify. */
+/* A deep copy with one reference, safe to modify (of a lazy value: its
+ * content as a tree, which uses the value up, see value_new_lazy). */
 struct value *value_copy(const struct value *v);
 bool value_equal(const struct value *a, const struct value *b);
 

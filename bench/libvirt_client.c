@@ -35,7 +35,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#define WINDOWS 5 /* measuring windows of the get loop */
+#include "bench_util.h"
+
 
 static const char *uri;
 static long server_pid;
@@ -45,39 +46,6 @@ static void die(const char *what)
 	virErrorPtr e = virGetLastError();
 	fprintf(stderr, "libvirt_client: %s: %s\n", what, e && e->message ? e->message : "failed");
 	exit(1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static double proc_cpu_us(long pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	unsigned long long ut = 0, st = 0;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
 static long status_kb(long pid, const char *key)
@@ -101,22 +69,6 @@ static void print_rss(const char *when, long n)
 	printf("RESULT lv_rss when=%s domains=%ld rss_kb=%ld hwm_kb=%ld\n", when, n, status_kb(server_pid, "VmRSS"),
 	       status_kb(server_pid, "VmHWM"));
 	fflush(stdout);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-	size_t i = (size_t)(p / 100.0 * (double)n + 0.999999);
-	if (i < 1)
-		i = 1;
-	if (i > n)
-		i = n;
-	return v[i - 1];
 }
 
 static void define_domains(virConnectPtr c, long from, long to)
@@ -170,9 +122,24 @@ static void *get_main(void *arg)
 	return NULL;
 }
 
+struct get_jobs {
+	struct get_job *jobs;
+	long n;
+};
+
+static unsigned long calls_so_far(void *cookie)
+{
+	const struct get_jobs *g = cookie;
+	unsigned long n = 0;
+	for (long k = 0; k < g->n; k++)
+		n += atomic_load(&g->jobs[k].calls);
+	return n;
+}
+
 static void run_get(long conns, long ndomains, double warm, double secs)
 {
 	struct get_job *jobs = calloc((size_t)conns, sizeof *jobs);
+	struct get_jobs all = { jobs, conns };
 	atomic_store(&stop_flag, false);
 	for (long k = 0; k < conns; k++) {
 		jobs[k].ndomains = ndomains;
@@ -180,27 +147,13 @@ static void run_get(long conns, long ndomains, double warm, double secs)
 		pthread_create(&jobs[k].th, NULL, get_main, &jobs[k]);
 	}
 	sleep_s(warm);
-	unsigned long c0 = 0, c1 = 0;
-	for (long k = 0; k < conns; k++)
-		c0 += atomic_load(&jobs[k].calls);
+	unsigned long c0 = calls_so_far(&all);
 	double t0 = now_s(), cli0 = proc_cpu_us(getpid()), srv0 = proc_cpu_us(server_pid);
 	/* the same windows as bench/xmlrpc_client's get: the median is the figure */
-	double wrate[WINDOWS], wt = t0;
-	unsigned long wc = c0;
-	for (int w = 0; w < WINDOWS; w++) {
-		sleep_s(secs / WINDOWS);
-		unsigned long cn = 0;
-		for (long k = 0; k < conns; k++)
-			cn += atomic_load(&jobs[k].calls);
-		double tn = now_s();
-		wrate[w] = (double)(cn - wc) / (tn - wt);
-		wc = cn;
-		wt = tn;
-	}
-	qsort(wrate, WINDOWS, sizeof(double), cmp_double);
+	double wrate[WINDOWS];
+	rate_windows(secs, t0, c0, calls_so_far, &all, wrate);
 	double t1 = now_s(), cli1 = proc_cpu_us(getpid()), srv1 = proc_cpu_us(server_pid);
-	for (long k = 0; k < conns; k++)
-		c1 += atomic_load(&jobs[k].calls);
+	unsigned long c1 = calls_so_far(&all);
 	atomic_store(&stop_flag, true);
 	for (long k = 0; k < conns; k++)
 		pthread_join(jobs[k].th, NULL);

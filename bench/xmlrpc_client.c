@@ -56,8 +56,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define REF_LEN 46 /* "OpaqueRef:" + 36 */
-#define WINDOWS 5  /* measuring windows of the get loop */
 #define RECV_TIMEOUT_S 60
 
 static const char *opt_unix;
@@ -77,20 +78,6 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -108,31 +95,6 @@ static void *xrealloc(void *p, size_t n)
 }
 
 /* ---------------------------------------------------------------- CPU use */
-
-/* utime+stime of a process in microseconds, from /proc/<pid>/stat (field 14
- * and 15, clock ticks); -1 when unreadable. */
-static double proc_cpu_us(long pid)
-{
-	char path[64], buf[1024];
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	if (!p)
-		return -1;
-	p += 2;
-	unsigned long long ut = 0, st = 0;
-	/* fields 3..13 skipped: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt */
-	if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
-}
 
 struct cpu_mark {
 	double t, cli, srv;
@@ -449,25 +411,6 @@ static char **read_refs(const char *file, size_t *n)
 	return v;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Percentile (nearest rank) of a sorted array. */
-static double pct(const double *v, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	size_t i = (size_t)(p / 100.0 * (double)n + 0.999999);
-	if (i < 1)
-		i = 1;
-	if (i > n)
-		i = n;
-	return v[i - 1];
-}
-
 /* ---------------------------------------------------------------- create */
 
 struct create_job {
@@ -580,6 +523,20 @@ static void *get_main(void *arg)
 	return NULL;
 }
 
+struct get_jobs {
+	struct get_job *jobs;
+	long n;
+};
+
+static unsigned long calls_so_far(void *cookie)
+{
+	const struct get_jobs *g = cookie;
+	unsigned long n = 0;
+	for (long k = 0; k < g->n; k++)
+		n += atomic_load(&g->jobs[k].calls);
+	return n;
+}
+
 static int mode_get(int argc, char **argv)
 {
 	if (argc != 4)
@@ -599,30 +556,14 @@ static int mode_get(int argc, char **argv)
 		pthread_create(&jobs[k].th, NULL, get_main, &jobs[k]);
 	}
 	sleep_s(warm);
-	unsigned long c0 = 0, c1 = 0;
-	for (long k = 0; k < conns; k++)
-		c0 += atomic_load(&jobs[k].calls);
+	struct get_jobs all = { jobs, conns };
+	unsigned long c0 = calls_so_far(&all);
 	struct cpu_mark m0 = cpu_mark();
-	/* WINDOWS windows of secs/WINDOWS: the median one is the figure (robust
-	 * against a burst of other load on a shared box), min and max beside it */
 	double wrate[WINDOWS];
-	unsigned long wc = c0;
-	double wt = m0.t;
-	for (int w = 0; w < WINDOWS; w++) {
-		sleep_s(secs / WINDOWS);
-		unsigned long cn = 0;
-		for (long k = 0; k < conns; k++)
-			cn += atomic_load(&jobs[k].calls);
-		double tn = now_s();
-		wrate[w] = (double)(cn - wc) / (tn - wt);
-		wc = cn;
-		wt = tn;
-	}
+	rate_windows(secs, m0.t, c0, calls_so_far, &all, wrate);
 	struct cpu_mark m1 = cpu_mark();
-	for (long k = 0; k < conns; k++)
-		c1 += atomic_load(&jobs[k].calls);
+	unsigned long c1 = calls_so_far(&all);
 	atomic_store(&stop_flag, true);
-	qsort(wrate, WINDOWS, sizeof(double), cmp_double);
 	unsigned long fails = 0, total = 0;
 	for (long k = 0; k < conns; k++) {
 		pthread_join(jobs[k].th, NULL);

@@ -69,21 +69,26 @@ static void no_delay(int retval, unsigned usec_delay, void *appdata)
 	(void)appdata;
 }
 
-bool auth_pam_check(const char *service, const char *user, const char *password, char **why)
+enum pam_job { JOB_CHECK, JOB_CHANGE };
+
+/* One PAM transaction for user: check the password (and the account), or
+ * change it.  No lock around PAM: each handle is independent and pam_unix
+ * uses the reentrant lookups (pam_modutil_*), while a failed check can take
+ * a second of hashing that must not hold up other logins. */
+static bool run_pam(const char *service, const char *user, struct conv_data *cd, enum pam_job job, char **why)
 {
-	struct conv_data cd = { password ? password : "", NULL, 0 };
-	struct pam_conv conv = { converse, &cd };
+	struct pam_conv conv = { converse, cd };
 	pam_handle_t *h = NULL;
-	/* No lock around PAM: each handle is independent and pam_unix uses the
-	 * reentrant lookups (pam_modutil_*), while a failed check can take a
-	 * second of hashing that must not hold up other logins. */
 	int rc = pam_start(service, user, &conv, &h);
 	if (rc == PAM_SUCCESS)
 		rc = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
-	if (rc == PAM_SUCCESS)
+	if (rc == PAM_SUCCESS && job == JOB_CHECK) {
 		rc = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
-	if (rc == PAM_SUCCESS)
-		rc = pam_acct_mgmt(h, PAM_SILENT);
+		if (rc == PAM_SUCCESS)
+			rc = pam_acct_mgmt(h, PAM_SILENT);
+	} else if (rc == PAM_SUCCESS) {
+		rc = pam_chauthtok(h, PAM_SILENT);
+	}
 	if (rc != PAM_SUCCESS && why)
 		*why = xstrdup(pam_strerror(h, rc));
 	if (h)
@@ -91,20 +96,15 @@ bool auth_pam_check(const char *service, const char *user, const char *password,
 	return rc == PAM_SUCCESS;
 }
 
+bool auth_pam_check(const char *service, const char *user, const char *password, char **why)
+{
+	struct conv_data cd = { password ? password : "", NULL, 0 };
+	return run_pam(service, user, &cd, JOB_CHECK, why);
+}
+
 bool auth_pam_change(const char *service, const char *user, const char *old_password, const char *new_password,
 		     char **why)
 {
 	struct conv_data cd = { old_password ? old_password : "", new_password ? new_password : "", 0 };
-	struct pam_conv conv = { converse, &cd };
-	pam_handle_t *h = NULL;
-	int rc = pam_start(service, user, &conv, &h);
-	if (rc == PAM_SUCCESS)
-		rc = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
-	if (rc == PAM_SUCCESS)
-		rc = pam_chauthtok(h, PAM_SILENT);
-	if (rc != PAM_SUCCESS && why)
-		*why = xstrdup(pam_strerror(h, rc));
-	if (h)
-		pam_end(h, rc);
-	return rc == PAM_SUCCESS;
+	return run_pam(service, user, &cd, JOB_CHANGE, why);
 }

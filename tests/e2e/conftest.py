@@ -122,12 +122,12 @@ def make_engine(tmp_path):
         pytest.fail("\n\n".join(errors), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def pam_user():
-    """(name, password) of a local account created for this run."""
+def local_user(prefix):
+    """A throwaway local account (name, password), removed afterwards; skips
+    the test where one cannot be made."""
     if os.geteuid() != 0:
-        pytest.skip("PAM login tests create a local user with useradd: run as root (CI does)")
-    name = "xce2e" + secrets.token_hex(4)
+        pytest.skip("PAM tests create a local user with useradd: run as root (CI does)")
+    name = prefix + secrets.token_hex(4)
     password = "Pw-" + secrets.token_urlsafe(12).replace(":", "x")
     try:
         subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], check=True,
@@ -140,6 +140,24 @@ def pam_user():
         yield name, password
     finally:
         subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def pam_user():
+    """(name, password) of a local account created for this run."""
+    yield from local_user("xce2e")
+
+
+@pytest.fixture
+def own_user():
+    """A throwaway account of one test alone (its password may change)."""
+    yield from local_user("xce2p")
+
+
+@pytest.fixture(scope="module")
+def x(root):
+    """The module's root session as the XenAPI binding-style proxy."""
+    return root.xenapi
 
 
 @pytest.fixture(scope="session")

@@ -47,11 +47,6 @@ def closed_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def x(root):
-    return root.xenapi
-
-
 def host_of(x):
     return x.pool.get_master(x.pool.get_all()[0])
 

@@ -3,8 +3,6 @@ host's hypervisor calls (dmesg, dmesg_clear, send_debug_keys, get_log,
 license_apply) on the simulated host."""
 import base64
 import secrets
-import subprocess
-import os
 import time
 
 import pytest
@@ -12,11 +10,6 @@ import pytest
 from xconlib import expect_failure, etch_vm
 
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0", "XCON_SIM_HOST_MEMORY": "32G"}
-
-
-@pytest.fixture(scope="module")
-def x(root):
-    return root.xenapi
 
 
 @pytest.fixture
@@ -126,25 +119,6 @@ def test_license_apply(x):
 
 def test_change_password_on_trusted_session(x, root):
     expect_failure(x.session.change_password, "a", "b", code="USER_IS_NOT_LOCAL_SUPERUSER")
-
-
-@pytest.fixture
-def own_user():
-    """A throwaway account of this test alone: its password changes."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create a local user")
-    name = "xce2p" + secrets.token_hex(4)
-    pw = "Pw-" + secrets.token_urlsafe(12)
-    try:
-        subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", name], check=True,
-                       capture_output=True, timeout=30)
-    except (OSError, subprocess.CalledProcessError) as ex:
-        pytest.skip(f"cannot create a test user with useradd: {ex}")
-    try:
-        subprocess.run(["chpasswd"], input=f"{name}:{pw}\n".encode(), check=True, capture_output=True, timeout=30)
-        yield name, pw
-    finally:
-        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=30)
 
 
 def test_change_password_through_pam(engine, own_user):

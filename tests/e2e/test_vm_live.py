@@ -9,11 +9,6 @@ from xconlib import expect_failure, etch_vm
 ENGINE_ENV = {"XCON_SIM_TIME_SCALE": "0", "XCON_SIM_HOST_MEMORY": "32G"}
 
 
-@pytest.fixture(scope="module")
-def x(root):
-    return root.xenapi
-
-
 @pytest.fixture
 def vm(x):
     vm = etch_vm(x, "live")

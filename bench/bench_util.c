@@ -2,6 +2,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +63,21 @@ double pct(const double *v, size_t n, double p)
 	return v[i - 1];
 }
 
-void rate_windows(double secs, double t0, unsigned long c0, unsigned long (*total)(void *cookie), void *cookie,
-		  double rate[WINDOWS])
+unsigned long counters_sum(const struct counters *c)
+{
+	unsigned long n = 0;
+	for (long k = 0; k < c->n; k++)
+		n += atomic_load((const atomic_ulong *)((const char *)c->base + (size_t)k * c->stride + c->offset));
+	return n;
+}
+
+void rate_windows(double secs, double t0, unsigned long c0, const struct counters *c, double rate[WINDOWS])
 {
 	unsigned long wc = c0;
 	double wt = t0;
 	for (int w = 0; w < WINDOWS; w++) {
 		sleep_s(secs / WINDOWS);
-		unsigned long cn = total(cookie);
+		unsigned long cn = counters_sum(c);
 		double tn = now_s();
 		rate[w] = (double)(cn - wc) / (tn - wt);
 		wc = cn;

@@ -19,11 +19,19 @@ double proc_cpu_us(long pid);
 int cmp_double(const void *a, const void *b);
 double pct(const double *v, size_t n, double p);
 
+/* The call counters of a loop's threads: an atomic_ulong at `offset` in
+ * each of the n elements of an array of `stride` bytes (the threads' jobs). */
+struct counters {
+	const void *base;
+	size_t stride, offset;
+	long n;
+};
+unsigned long counters_sum(const struct counters *c);
+
 /* The rate of a running loop in WINDOWS windows of secs/WINDOWS from time
- * t0, when total(cookie) was c0; rate[] comes back sorted, so the median
- * window (rate[WINDOWS / 2], robust against a burst of other load on a
- * shared box) is the figure and rate[0], rate[WINDOWS - 1] bracket it. */
-void rate_windows(double secs, double t0, unsigned long c0, unsigned long (*total)(void *cookie), void *cookie,
-		  double rate[WINDOWS]);
+ * t0, when its counters summed to c0; rate[] comes back sorted, so the
+ * median window (rate[WINDOWS / 2], robust against a burst of other load on
+ * a shared box) is the figure and rate[0], rate[WINDOWS - 1] bracket it. */
+void rate_windows(double secs, double t0, unsigned long c0, const struct counters *c, double rate[WINDOWS]);
 
 #endif

@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,24 +123,10 @@ static void *get_main(void *arg)
 	return NULL;
 }
 
-struct get_jobs {
-	struct get_job *jobs;
-	long n;
-};
-
-static unsigned long calls_so_far(void *cookie)
-{
-	const struct get_jobs *g = cookie;
-	unsigned long n = 0;
-	for (long k = 0; k < g->n; k++)
-		n += atomic_load(&g->jobs[k].calls);
-	return n;
-}
-
 static void run_get(long conns, long ndomains, double warm, double secs)
 {
 	struct get_job *jobs = calloc((size_t)conns, sizeof *jobs);
-	struct get_jobs all = { jobs, conns };
+	struct counters all = { jobs, sizeof *jobs, offsetof(struct get_job, calls), conns };
 	atomic_store(&stop_flag, false);
 	for (long k = 0; k < conns; k++) {
 		jobs[k].ndomains = ndomains;
@@ -147,13 +134,13 @@ static void run_get(long conns, long ndomains, double warm, double secs)
 		pthread_create(&jobs[k].th, NULL, get_main, &jobs[k]);
 	}
 	sleep_s(warm);
-	unsigned long c0 = calls_so_far(&all);
+	unsigned long c0 = counters_sum(&all);
 	double t0 = now_s(), cli0 = proc_cpu_us(getpid()), srv0 = proc_cpu_us(server_pid);
 	/* the same windows as bench/xmlrpc_client's get: the median is the figure */
 	double wrate[WINDOWS];
-	rate_windows(secs, t0, c0, calls_so_far, &all, wrate);
+	rate_windows(secs, t0, c0, &all, wrate);
 	double t1 = now_s(), cli1 = proc_cpu_us(getpid()), srv1 = proc_cpu_us(server_pid);
-	unsigned long c1 = calls_so_far(&all);
+	unsigned long c1 = counters_sum(&all);
 	atomic_store(&stop_flag, true);
 	for (long k = 0; k < conns; k++)
 		pthread_join(jobs[k].th, NULL);

@@ -47,6 +47,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,20 +524,6 @@ static void *get_main(void *arg)
 	return NULL;
 }
 
-struct get_jobs {
-	struct get_job *jobs;
-	long n;
-};
-
-static unsigned long calls_so_far(void *cookie)
-{
-	const struct get_jobs *g = cookie;
-	unsigned long n = 0;
-	for (long k = 0; k < g->n; k++)
-		n += atomic_load(&g->jobs[k].calls);
-	return n;
-}
-
 static int mode_get(int argc, char **argv)
 {
 	if (argc != 4)
@@ -556,13 +543,13 @@ static int mode_get(int argc, char **argv)
 		pthread_create(&jobs[k].th, NULL, get_main, &jobs[k]);
 	}
 	sleep_s(warm);
-	struct get_jobs all = { jobs, conns };
-	unsigned long c0 = calls_so_far(&all);
+	struct counters all = { jobs, sizeof *jobs, offsetof(struct get_job, calls), conns };
+	unsigned long c0 = counters_sum(&all);
 	struct cpu_mark m0 = cpu_mark();
 	double wrate[WINDOWS];
-	rate_windows(secs, m0.t, c0, calls_so_far, &all, wrate);
+	rate_windows(secs, m0.t, c0, &all, wrate);
 	struct cpu_mark m1 = cpu_mark();
-	unsigned long c1 = calls_so_far(&all);
+	unsigned long c1 = counters_sum(&all);
 	atomic_store(&stop_flag, true);
 	unsigned long fails = 0, total = 0;
 	for (long k = 0; k < conns; k++) {
